@@ -208,7 +208,9 @@ def parse_cron(text: str, hash_key: str = "") -> CronExpr:
         if macro.lower() == "@reboot":
             raise CronError(offset, "@reboot is not supported: a schedule needs clock times")
         if macro.lower() not in MACROS:
-            raise CronError(offset, f"unknown macro {macro!r} (expected one of {', '.join(MACROS)})")
+            raise CronError(
+                offset, f"unknown macro {macro!r} (expected one of {', '.join(MACROS)})"
+            )
         expanded = parse_cron(MACROS[macro.lower()], hash_key)
         return _replace_text(expanded, text)
     if len(tokens) != 5:
@@ -317,7 +319,8 @@ def _parse_item(
             raise CronError(step_offset, f"step {step} in {field.name} must be at least 1")
         if step > field.hi - field.lo + 1:
             raise CronError(
-                step_offset, f"step {step} in {field.name} is larger than its range {field.lo}-{field.hi}"
+                step_offset,
+                f"step {step} in {field.name} is larger than its range {field.lo}-{field.hi}",
             )
     hi_limit = 6 if field is _DOW else field.hi
     if base.upper().startswith("H"):
@@ -326,7 +329,9 @@ def _parse_item(
         return ",".join(str(v) for v in sorted(values))
     if base in ("*", "?"):
         if base == "?" and field not in (_DOM, _DOW):
-            raise CronError(offset, f"'?' is only allowed in day-of-month and day-of-week, not {field.name}")
+            raise CronError(
+                offset, f"'?' is only allowed in day-of-month and day-of-week, not {field.name}"
+            )
         lo, hi = field.lo, hi_limit
     elif "-" in base:
         lo_text, _, hi_text = base.partition("-")

@@ -1,0 +1,1 @@
+"""Job tasks. Every module here is discovered: add a file with a task to make it schedulable."""

@@ -1,0 +1,55 @@
+"""The Celery app, built once from Settings (SPEC §2)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from celery import Celery
+
+from scheduler.config import Settings
+
+
+def job_modules() -> list[str]:
+    """Every module of the `jobs` package: adding a file there is all it takes."""
+    import jobs
+
+    return sorted(
+        f"jobs.{info.name}"
+        for info in pkgutil.iter_modules(jobs.__path__)
+        if not info.name.startswith("_")
+    )
+
+
+def create_app(settings: Settings) -> Celery:
+    """A Celery app with the settings every deployment of the scheduler has."""
+    app = Celery("scheduler", set_as_current=True)
+    app.conf.update(
+        broker_url=settings.broker_url,
+        result_backend=settings.result_backend,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        enable_utc=True,
+        timezone=settings.timezone,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        include=job_modules(),
+        broker_connection_retry_on_startup=True,
+    )
+    return app
+
+
+def registered_tasks(app: Celery) -> frozenset[str]:
+    """Names of the tasks defined in the jobs package (Celery's own `celery.*` excluded)."""
+    for module in app.conf.include:
+        importlib.import_module(module)
+    return frozenset(name for name in app.tasks if name.startswith("jobs."))
+
+
+settings = Settings.from_env()
+app = create_app(settings)

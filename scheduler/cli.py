@@ -1,0 +1,192 @@
+"""The `scheduler` command: parsing arguments and formatting output only (SPEC §7).
+
+Heavy imports (Celery, the job modules) happen inside commands, so `--help` is instant.
+Exit codes: 0 success, 1 user error (invalid file, unknown job), 2 usage error (click's).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from scheduler.errors import ScheduleError, UnknownJobError
+from scheduler.fieldparsers import suggest
+from scheduler.spec import JobSpec, ScheduleFile
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(click.ClickException):
+    """A mistake of the user's (exit 1), printed as is: no `Error:` prefix, no traceback."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.message, err=True)
+
+
+def _remember_file(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(dict)["file"] = value
+
+
+def file_option(func: F) -> F:
+    """`--file PATH`, accepted before or after the command name."""
+    return click.option(
+        "--file",
+        "-f",
+        type=click.Path(path_type=Path, dir_okay=False),
+        callback=_remember_file,
+        expose_value=False,
+        is_eager=True,
+        help="Schedule file (default: $SCHEDULER_SCHEDULE_FILE or ./schedules.yaml).",
+    )(func)
+
+
+def schedule_path(ctx: click.Context) -> Path:
+    from scheduler.config import Settings
+
+    chosen: Path | None = ctx.find_root().ensure_object(dict).get("file")
+    return chosen or Settings.from_env().schedule_file
+
+
+def load(path: Path) -> ScheduleFile:
+    """The validated schedule file; raises UserError listing every problem."""
+    from zoneinfo import ZoneInfo
+
+    from scheduler.celery_app import app, registered_tasks, settings
+    from scheduler.schedule_file import load_schedule
+
+    try:
+        default_tz = ZoneInfo(settings.timezone)
+    except (KeyError, ValueError):
+        raise UserError(f"SCHEDULER_TIMEZONE: unknown timezone {settings.timezone!r}") from None
+    try:
+        return load_schedule(path, registered_tasks(app), default_tz)
+    except ScheduleError as exc:
+        count = len(exc.problems)
+        raise UserError(f"{exc}\n{count} error{'s' if count != 1 else ''} in {path}") from None
+
+
+def find_job(schedule: ScheduleFile, name: str) -> JobSpec:
+    try:
+        return schedule.jobs[name]
+    except KeyError:
+        raise UnknownJobError(name, list(schedule.jobs)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@file_option
+@click.version_option(package_name="scheduler")
+def cli() -> None:
+    """Scheduled jobs on Celery beat, from one schedules.yaml."""
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@file_option
+@click.pass_context
+def validate(ctx: click.Context, path: Path | None) -> None:
+    """Check a schedule file; print `OK: N jobs` or every error."""
+    schedule = load(path or schedule_path(ctx))
+    click.echo(f"OK: {len(schedule.jobs)} job{'s' if len(schedule.jobs) != 1 else ''}")
+
+
+@cli.command("next")
+@click.argument("name")
+@click.option("-n", "count", type=click.IntRange(1, 100_000), default=5, show_default=True)
+@click.option(
+    "--after", metavar="ISO8601", help="Start after this instant (naive: job's timezone)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@file_option
+@click.pass_context
+def next_command(ctx: click.Context, name: str, count: int, after: str | None, fmt: str) -> None:
+    """Print the next ticks of job NAME (no broker or database needed)."""
+    from scheduler.timeengine.ticks import resolve_wall_time
+
+    schedule = load(schedule_path(ctx))
+    job = _job_or_fail(schedule, name)
+    if after is None:
+        after_at = datetime.now(UTC)
+    else:
+        try:
+            parsed = datetime.fromisoformat(after)
+        except ValueError:
+            raise click.BadParameter(
+                f"{after!r} is not ISO 8601 (e.g. 2026-03-08T00:00 or 2026-03-08T00:00:00-05:00)",
+                param_hint="--after",
+            ) from None
+        after_at = parsed if parsed.tzinfo else resolve_wall_time(parsed, job.tz)
+    if not job.enabled:
+        click.echo(
+            f"note: job {name!r} is disabled (enabled: false); showing its ticks anyway", err=True
+        )
+    ticks = [tick.astimezone(job.tz).isoformat() for tick in job.next_ticks(after_at, count)]
+    if len(ticks) < count:
+        click.echo(
+            f"note: job {name!r} has {len(ticks)} tick(s) left after {after_at.isoformat()}",
+            err=True,
+        )
+    if fmt == "json":
+        click.echo(json.dumps(ticks))
+    else:
+        for tick in ticks:
+            click.echo(tick)
+
+
+def _job_or_fail(schedule: ScheduleFile, name: str) -> JobSpec:
+    try:
+        return find_job(schedule, name)
+    except UnknownJobError as exc:
+        raise UserError(f"unknown job {name!r}{suggest(name, exc.known)}") from None
+
+
+def _schedule_text(job: JobSpec) -> str:
+    from scheduler.timeengine.describe import describe
+    from scheduler.timeengine.ticks import CronSchedule
+
+    text = describe(job.schedule, job.tz)
+    if isinstance(job.schedule, CronSchedule):
+        return f"{job.schedule.expr.text} ({text})"
+    return text
+
+
+@cli.command()
+@file_option
+@click.pass_context
+def jobs(ctx: click.Context) -> None:
+    """Table of jobs: schedule, timezone, next tick, enabled, last status."""
+    from rich.console import Console
+    from rich.table import Table
+
+    schedule = load(schedule_path(ctx))
+    now = datetime.now(UTC)
+    table = Table(title=f"{len(schedule.jobs)} jobs in {schedule.path}", title_justify="left")
+    for column in ("name", "schedule", "timezone", "next tick", "enabled", "last status"):
+        table.add_column(column, overflow="fold")
+    for job in schedule.jobs.values():
+        tick = job.next_tick(now)
+        table.add_row(
+            job.name,
+            _schedule_text(job),
+            job.tz.key,
+            tick.astimezone(job.tz).isoformat(timespec="seconds") if tick else "-",
+            "yes" if job.enabled else "no",
+            "-",  # run history arrives with the beat and workers
+        )
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point of the `scheduler` console script."""
+    cli(obj={})

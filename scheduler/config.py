@@ -1,0 +1,44 @@
+"""Settings from the environment (SPEC §2), and masking of secrets in URLs."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+VAR_DIR = Path("var")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    schedule_file: Path
+    broker_url: str
+    database_url: str
+    result_backend: str
+    timezone: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from SCHEDULER_* variables, defaulting to embedded SQLite files in ./var."""
+        env = os.environ if env is None else env
+        database_url = env.get("SCHEDULER_DATABASE_URL") or f"sqlite:///{VAR_DIR}/history.sqlite"
+        return cls(
+            schedule_file=Path(env.get("SCHEDULER_SCHEDULE_FILE") or "schedules.yaml"),
+            broker_url=env.get("SCHEDULER_BROKER_URL") or f"sqla+sqlite:///{VAR_DIR}/broker.sqlite",
+            database_url=database_url,
+            result_backend=env.get("SCHEDULER_RESULT_BACKEND") or f"db+{database_url}",
+            timezone=env.get("SCHEDULER_TIMEZONE") or "UTC",
+        )
+
+
+# user:password@ or :password@ in the authority part of a URL.
+_USERINFO = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]*)@"
+)
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by `***` (`redis://:***@host`)."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
