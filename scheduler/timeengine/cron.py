@@ -120,10 +120,38 @@ class CronExpr:
         """The days of the month that match, in order (empty if the month does not)."""
         if month not in self.months:
             return []
-        ndays = calendar.monthrange(year, month)[1]
+        # One monthrange() per month instead of one date() per day: this is the hot path
+        # of computing a next tick.
+        first_weekday, ndays = calendar.monthrange(year, month)  # Monday = 0
         if not (self.dom_restricted or self.dow_restricted):
             return list(range(1, ndays + 1))
-        return [d for d in range(1, ndays + 1) if self.day_matches(date(year, month, d))]
+        dom = self._dom_days(year, month, ndays) if self.dom_restricted else set()
+        dow = self._dow_days(first_weekday, ndays) if self.dow_restricted else set()
+        if self.dom_restricted and self.dow_restricted:
+            return sorted(dom | dow)
+        return sorted(dom or dow)
+
+    def _dom_days(self, year: int, month: int, ndays: int) -> set[int]:
+        days = {d for d in self.days if d <= ndays}
+        if self.last_day:
+            days.add(ndays)
+        if self.last_weekday_of_month:
+            days.add(_nearest_weekday(year, month, ndays))
+        days.update(_nearest_weekday(year, month, n) for n in self.nearest_weekdays if n <= ndays)
+        return days
+
+    def _dow_days(self, first_weekday: int, ndays: int) -> set[int]:
+        # Sunday = 0 here, as in cron; calendar counts from Monday.
+        first = (first_weekday + 1) % 7
+        days: set[int] = set()
+        for weekday in range(7):
+            first_day = (weekday - first) % 7 + 1
+            if weekday in self.weekdays:
+                days.update(range(first_day, ndays + 1, 7))
+            days.update(first_day + 7 * (n - 1) for w, n in self.nth_weekdays if w == weekday)
+            if weekday in self.last_weekdays:
+                days.add(first_day + 7 * ((ndays - first_day) // 7))
+        return {d for d in days if d <= ndays}
 
     def next_match(self, start: datetime) -> datetime | None:
         """The first naive wall-clock minute >= `start` that matches, or None within 29 years."""
@@ -263,7 +291,8 @@ def _check_can_match(expr: CronExpr, dom_offset: int) -> None:
     longest = max(calendar.monthrange(2000, m)[1] for m in expr.months)  # 2000: leap year
     if any(d <= longest for d in expr.days | expr.nearest_weekdays):
         return
-    raise CronError(dom_offset, f"never matches: none of the months has day {min(expr.days)}")
+    day = min(expr.days | expr.nearest_weekdays)
+    raise CronError(dom_offset, f"never matches: none of the months has day {day}")
 
 
 def _parse_field(token: str, offset: int, field: _FieldRange, hash_key: str) -> _Parsed:

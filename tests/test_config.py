@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scheduler.config import Settings, mask_url
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("redis://:s3cret@redis:6379/0", "redis://:***@redis:6379/0"),
+        ("postgresql://app:p%40ss@db/history", "postgresql://app:***@db/history"),
+        ("amqp://guest:guest@127.0.0.1:5672//", "amqp://guest:***@127.0.0.1:5672//"),
+        ("db+postgresql+psycopg://u:pw@h/db", "db+postgresql+psycopg://u:***@h/db"),
+        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
+        ("sqla+sqlite:///var/broker.sqlite", "sqla+sqlite:///var/broker.sqlite"),
+    ],
+)
+def test_mask_url_hides_passwords_only(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+def test_defaults_are_embedded_sqlite_under_var() -> None:
+    settings = Settings.from_env({})
+    assert settings.schedule_file == Path("schedules.yaml")
+    assert settings.broker_url == "sqla+sqlite:///var/broker.sqlite"
+    assert settings.database_url == "sqlite:///var/history.sqlite"
+    assert settings.result_backend == "db+sqlite:///var/history.sqlite"
+    assert settings.timezone == "UTC"
+
+
+def test_environment_overrides_and_result_backend_follows_database() -> None:
+    settings = Settings.from_env(
+        {
+            "SCHEDULER_SCHEDULE_FILE": "/etc/s.yaml",
+            "SCHEDULER_BROKER_URL": "redis://127.0.0.1:6379/3",
+            "SCHEDULER_DATABASE_URL": "postgresql://127.0.0.1/test",
+            "SCHEDULER_TIMEZONE": "Europe/London",
+        }
+    )
+    assert settings.schedule_file == Path("/etc/s.yaml")
+    assert settings.broker_url == "redis://127.0.0.1:6379/3"
+    assert settings.result_backend == "db+postgresql://127.0.0.1/test"
+    assert settings.timezone == "Europe/London"
+    explicit = Settings.from_env({"SCHEDULER_RESULT_BACKEND": "redis://127.0.0.1/1"})
+    assert explicit.result_backend == "redis://127.0.0.1/1"
