@@ -1,0 +1,1 @@
+"""Run history: SQLAlchemy models, the store, Celery signal recording, Alembic migrations."""

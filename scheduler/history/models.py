@@ -1,0 +1,153 @@
+"""The run-history schema: one `runs` row per run (SPEC §6), plus beat bookkeeping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Dialect, Enum, Float, Index, Integer, MetaData, String, Text
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class RunStatus(StrEnum):
+    MISSED = "missed"
+    SKIPPED = "skipped"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    TIMED_OUT = "timed_out"
+    LOST = "lost"
+    REVOKED = "revoked"
+
+
+ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.RETRYING})
+FINAL_STATUSES = frozenset(RunStatus) - ACTIVE_STATUSES
+
+
+class Trigger(StrEnum):
+    SCHEDULE = "schedule"
+    CATCHUP = "catchup"
+    MANUAL = "manual"
+    API = "api"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every dialect; naive ones are refused.
+
+    SQLite and MySQL keep no offset, so values are stored as naive UTC there and made aware
+    again on the way out; MySQL also needs fsp=6 or it drops the microseconds.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} refused: history times are aware UTC")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _enum(cls: type[StrEnum], name: str) -> Enum:
+    # Store the lowercase values ("failed"), not the member names, and as VARCHAR + CHECK-free
+    # strings so that adding a status later needs no ALTER TYPE on PostgreSQL.
+    return Enum(
+        cls, name=name, values_callable=lambda e: [m.value for m in e], native_enum=False, length=20
+    )
+
+
+STATUS = _enum(RunStatus, "run_status")
+TRIGGER = _enum(Trigger, "run_trigger")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(155), primary_key=True)  # the Celery task id
+    job_name: Mapped[str] = mapped_column(String(200))
+    task_name: Mapped[str] = mapped_column(String(255))
+    trigger: Mapped[Trigger] = mapped_column(TRIGGER)
+    status: Mapped[RunStatus] = mapped_column(STATUS)
+    tick_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    queue: Mapped[str | None] = mapped_column(String(200))
+    args: Mapped[Any] = mapped_column(JSON, nullable=True)
+    kwargs: Mapped[Any] = mapped_column(JSON, nullable=True)
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error_type: Mapped[str | None] = mapped_column(String(255))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # `history` lists newest first, by job, by status, or all; `stats` ranges by time.
+        Index("ix_runs_created_at", "created_at"),
+        Index("ix_runs_job_created", "job_name", "created_at"),
+        Index("ix_runs_status_created", "status", "created_at"),
+        Index("ix_runs_trigger_created", "trigger", "created_at"),
+        # The beat asks "does this job have a run queued or running?" before each tick.
+        Index("ix_runs_job_status", "job_name", "status"),
+    )
+
+
+class JobState(Base):
+    """Per job, the latest tick a beat has claimed: where catch-up starts after downtime."""
+
+    __tablename__ = "job_state"
+
+    job_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_tick_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Heartbeat(Base):
+    """A beat or worker process that said it was alive; `status` shows the recent ones."""
+
+    __tablename__ = "heartbeats"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # "beat@host:pid"
+    kind: Mapped[str] = mapped_column(String(20))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detail: Mapped[str | None] = mapped_column(Text)

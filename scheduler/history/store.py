@@ -1,0 +1,446 @@
+"""HistoryStore: every read and write of the run history.
+
+Claims and run rows are one thing: a tick's run row has a deterministic primary key (see
+`run_id_for`), so the INSERT that records it is also the claim. Two beats that race for
+the same tick both try the INSERT; the database lets exactly one succeed, and only that
+beat publishes the message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Insert, Integer, delete, func, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from scheduler.history.models import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    Heartbeat,
+    JobState,
+    Run,
+    RunStatus,
+    Trigger,
+    utcnow,
+)
+
+RESULT_LIMIT = 64 * 1024  # bytes of JSON kept per result; a huge return value is cut
+_SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|api_?key|auth|credential|private", re.I)
+_RUN_ID_NAMESPACE = uuid.UUID("8a7c4c34-0c69-4b68-9d0d-2f1b1f0e6c11")
+RUNS = Run.__table__
+STATES = JobState.__table__
+HEARTBEATS = Heartbeat.__table__
+
+
+def run_id_for(job_name: str, tick_at: datetime) -> str:
+    """The Celery task id of a tick's run: the same on every beat, a UUID in form."""
+    return str(uuid.uuid5(_RUN_ID_NAMESPACE, f"{job_name}|{tick_at.timestamp():.6f}"))
+
+
+def redact(value: Any) -> Any:
+    """A copy of args/kwargs with values under secret-looking names replaced by '***'."""
+    if isinstance(value, Mapping):
+        return {
+            k: "***" if isinstance(k, str) and _SECRET_NAME.search(k) else redact(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def cap_result(value: Any) -> Any:
+    """The value if its JSON fits in RESULT_LIMIT, else a marker with a preview."""
+    try:
+        text = json.dumps(value, default=repr)
+    except (TypeError, ValueError):
+        text = json.dumps(repr(value))
+    if len(text) <= RESULT_LIMIT:
+        return json.loads(text)
+    return {"truncated": True, "bytes": len(text), "preview": text[:1000]}
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    id: str
+    job_name: str
+    task_name: str
+    trigger: Trigger
+    status: RunStatus
+    tick_at: datetime | None = None
+    queue: str | None = None
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] | None = None
+    enqueued_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobStats:
+    job_name: str
+    runs: int
+    succeeded: int
+    failed: int
+    p50_s: float | None
+    p95_s: float | None
+    last_run_at: datetime | None
+    last_status: RunStatus | None
+
+    @property
+    def success_rate(self) -> float | None:
+        finished = self.succeeded + self.failed
+        return self.succeeded / finished if finished else None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    job_name: str | None = None
+    status: RunStatus | None = None
+    trigger: Trigger | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+
+
+_FAILED_STATUSES = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST)
+
+
+def _insert_ignore(conn: Connection, table: Any) -> Insert:
+    name = conn.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return mysql.insert(table).prefix_with("IGNORE")
+
+
+def _inserted(conn: Connection, stmt: Insert) -> bool:
+    """Run an insert-or-ignore; True if it inserted a row."""
+    # rowcount of INSERT ... ON CONFLICT DO NOTHING is not reliable through every driver
+    # (psycopg reports 0 for an inserted row here), so ask for the key back where we can.
+    if conn.dialect.insert_returning:
+        return conn.execute(stmt.returning(RUNS.c.id)).first() is not None
+    return conn.execute(stmt).rowcount == 1
+
+
+class HistoryStore:
+    """Reads and writes of runs, job state and heartbeats; each method is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- beat ---------------------------------------------------------------------------
+
+    def claim(self, run: NewRun, now: datetime) -> bool:
+        """Insert a run row if its id is new; True if this call claimed it."""
+        row = {
+            "id": run.id,
+            "job_name": run.job_name,
+            "task_name": run.task_name,
+            "trigger": run.trigger,
+            "status": run.status,
+            "tick_at": run.tick_at,
+            "created_at": now,
+            "enqueued_at": run.enqueued_at,
+            "finished_at": now if run.status in FINAL_STATUSES else None,
+            "attempts": 0,
+            "queue": run.queue,
+            "args": redact(list(run.args)),
+            "kwargs": redact(dict(run.kwargs or {})),
+        }
+        with self.engine.begin() as conn:
+            claimed = _inserted(conn, _insert_ignore(conn, RUNS).values(**row))
+            if claimed and run.tick_at is not None:
+                self._advance_state(conn, run.job_name, run.tick_at, now)
+        return claimed
+
+    def _advance_state(
+        self, conn: Connection, job_name: str, tick_at: datetime, now: datetime
+    ) -> None:
+        name = conn.dialect.name
+        values = {"job_name": job_name, "last_tick_at": tick_at, "updated_at": now}
+        if name in ("postgresql", "sqlite"):
+            dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
+            stmt = dialect_insert(STATES).values(**values)
+            greatest = func.greatest if name == "postgresql" else func.max
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["job_name"],
+                    set_={
+                        "last_tick_at": greatest(STATES.c.last_tick_at, stmt.excluded.last_tick_at),
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                )
+            )
+        else:
+            stmt = mysql.insert(STATES).values(**values)
+            conn.execute(
+                stmt.on_duplicate_key_update(
+                    last_tick_at=func.greatest(STATES.c.last_tick_at, stmt.inserted.last_tick_at),
+                    updated_at=stmt.inserted.updated_at,
+                )
+            )
+
+    def mark_enqueued(self, run_id: str, at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == run_id, RUNS.c.enqueued_at.is_(None))
+                .values(enqueued_at=at)
+            )
+
+    def last_ticks(self) -> dict[str, datetime]:
+        """The latest claimed tick of every job, where catch-up after downtime starts."""
+        with self.engine.connect() as conn:
+            return {
+                name: at
+                for name, at in conn.execute(select(STATES.c.job_name, STATES.c.last_tick_at))
+            }
+
+    def has_active_run(self, job_name: str) -> bool:
+        """True if a run of the job is queued, running or waiting to retry."""
+        query = (
+            select(RUNS.c.id)
+            .where(RUNS.c.job_name == job_name, RUNS.c.status.in_(list(ACTIVE_STATUSES)))
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    # -- workers ------------------------------------------------------------------------
+
+    def record_published(self, run: NewRun, now: datetime) -> None:
+        """Record a run published from Python (`.delay()`), unless it is already recorded."""
+        self.claim(run, now)
+
+    def record_started(
+        self,
+        run_id: str,
+        *,
+        job_name: str,
+        task_name: str,
+        worker: str | None,
+        at: datetime,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        queue: str | None = None,
+        deadline_at: datetime | None = None,
+    ) -> None:
+        """Mark a run running (attempts + 1); a run never published through us is created."""
+        active = [RunStatus.QUEUED, RunStatus.RETRYING, RunStatus.RUNNING]
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == run_id, RUNS.c.status.in_(active))
+                .values(
+                    status=RunStatus.RUNNING,
+                    started_at=at,
+                    worker=worker,
+                    attempts=RUNS.c.attempts + 1,
+                    deadline_at=deadline_at,
+                    enqueued_at=func.coalesce(RUNS.c.enqueued_at, at),
+                )
+            ).rowcount
+            if changed:
+                return
+            conn.execute(
+                _insert_ignore(conn, RUNS).values(
+                    id=run_id,
+                    job_name=job_name,
+                    task_name=task_name,
+                    trigger=Trigger.API,
+                    status=RunStatus.RUNNING,
+                    created_at=at,
+                    enqueued_at=at,
+                    started_at=at,
+                    attempts=1,
+                    worker=worker,
+                    queue=queue,
+                    args=redact(list(args)),
+                    kwargs=redact(dict(kwargs or {})),
+                    deadline_at=deadline_at,
+                )
+            )
+
+    def record_finished(
+        self,
+        run_id: str,
+        status: RunStatus,
+        at: datetime,
+        *,
+        result: Any = None,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        traceback: str | None = None,
+    ) -> None:
+        """Record the outcome of a run; its duration is from started_at to `at`."""
+        with self.engine.begin() as conn:
+            started_at = conn.execute(select(RUNS.c.started_at).where(RUNS.c.id == run_id)).scalar()
+            values: dict[str, Any] = {
+                "status": status,
+                "finished_at": at if status in FINAL_STATUSES else None,
+                "error_type": error_type,
+                "error_message": error_message,
+                "traceback": traceback,
+            }
+            if status in FINAL_STATUSES and started_at is not None:
+                values["duration_s"] = (at - started_at).total_seconds()
+            if status is RunStatus.SUCCEEDED:
+                values["result"] = cap_result(result)
+            conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values))
+
+    # -- queries ------------------------------------------------------------------------
+
+    def runs(self, flt: RunFilter) -> list[Run]:
+        """Runs matching the filter, newest first."""
+        query = select(Run).order_by(Run.created_at.desc(), Run.id.desc()).limit(flt.limit)
+        if flt.job_name:
+            query = query.where(Run.job_name == flt.job_name)
+        if flt.status:
+            query = query.where(Run.status == flt.status)
+        if flt.trigger:
+            query = query.where(Run.trigger == flt.trigger)
+        if flt.since:
+            query = query.where(Run.created_at >= flt.since)
+        if flt.until:
+            query = query.where(Run.created_at < flt.until)
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
+
+    def get(self, run_id: str) -> Run | None:
+        with Session(self.engine) as session:
+            return session.get(Run, run_id)
+
+    def last_statuses(self, job_names: Sequence[str]) -> dict[str, RunStatus]:
+        """The status of each job's newest run (jobs without runs are absent)."""
+        found: dict[str, RunStatus] = {}
+        with self.engine.connect() as conn:
+            for name in job_names:
+                status = conn.execute(
+                    select(RUNS.c.status)
+                    .where(RUNS.c.job_name == name)
+                    .order_by(RUNS.c.created_at.desc())
+                    .limit(1)
+                ).scalar()
+                if status is not None:
+                    found[name] = RunStatus(status)
+        return found
+
+    def stats(self, since: datetime | None) -> list[JobStats]:
+        """Per job: runs, successes, failures, p50/p95 duration, last run and status."""
+        where = [RUNS.c.created_at >= since] if since else []
+        counts = (
+            select(
+                RUNS.c.job_name,
+                func.count(),
+                func.sum((RUNS.c.status == RunStatus.SUCCEEDED.value).cast(Integer)),
+                func.sum(RUNS.c.status.in_([s.value for s in _FAILED_STATUSES]).cast(Integer)),
+                func.max(RUNS.c.created_at),
+            )
+            .where(*where)
+            .group_by(RUNS.c.job_name)
+            .order_by(RUNS.c.job_name)
+        )
+        result = []
+        with self.engine.connect() as conn:
+            for name, runs, succeeded, failed, _last in conn.execute(counts):
+                durations = sorted(
+                    conn.execute(
+                        select(RUNS.c.duration_s).where(
+                            RUNS.c.job_name == name, RUNS.c.duration_s.is_not(None), *where
+                        )
+                    ).scalars()
+                )
+                newest = conn.execute(
+                    select(RUNS.c.created_at, RUNS.c.status)
+                    .where(RUNS.c.job_name == name)
+                    .order_by(RUNS.c.created_at.desc())
+                    .limit(1)
+                ).first()
+                result.append(
+                    JobStats(
+                        job_name=name,
+                        runs=runs,
+                        succeeded=int(succeeded or 0),
+                        failed=int(failed or 0),
+                        p50_s=_percentile(durations, 0.50),
+                        p95_s=_percentile(durations, 0.95),
+                        last_run_at=newest[0] if newest else None,
+                        last_status=RunStatus(newest[1]) if newest else None,
+                    )
+                )
+        return result
+
+    def purge(self, before: datetime) -> int:
+        """Delete finished runs created before `before`; returns how many."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                delete(RUNS).where(
+                    RUNS.c.created_at < before, RUNS.c.status.in_([s.value for s in FINAL_STATUSES])
+                )
+            ).rowcount
+
+    # -- liveness -----------------------------------------------------------------------
+
+    def heartbeat(
+        self, process_id: str, kind: str, host: str, pid: int, now: datetime, detail: str = ""
+    ) -> None:
+        """Say that a beat or worker process is alive."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(HEARTBEATS)
+                .where(HEARTBEATS.c.id == process_id)
+                .values(seen_at=now, detail=detail)
+            ).rowcount
+            if not changed:
+                conn.execute(
+                    _insert_ignore(conn, HEARTBEATS).values(
+                        id=process_id,
+                        kind=kind,
+                        host=host,
+                        pid=pid,
+                        started_at=now,
+                        seen_at=now,
+                        detail=detail,
+                    )
+                )
+
+    def alive(self, kind: str, now: datetime, within: timedelta) -> list[Heartbeat]:
+        """Processes of a kind that said they were alive within `within` of `now`."""
+        with Session(self.engine) as session:
+            return list(
+                session.scalars(
+                    select(Heartbeat)
+                    .where(Heartbeat.kind == kind, Heartbeat.seen_at >= now - within)
+                    .order_by(Heartbeat.id)
+                )
+            )
+
+    def forget_heartbeat(self, process_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(HEARTBEATS).where(HEARTBEATS.c.id == process_id))
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    index = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
+    return values[index]
+
+
+__all__ = [
+    "HistoryStore",
+    "JobStats",
+    "NewRun",
+    "RunFilter",
+    "cap_result",
+    "redact",
+    "run_id_for",
+    "utcnow",
+]

@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scheduler.history.db import make_engine
+from scheduler.history.models import RunStatus, Trigger
+from scheduler.history.schema import current_revision, head_revision, require_current, upgrade
+from scheduler.history.store import (
+    RESULT_LIMIT,
+    HistoryStore,
+    NewRun,
+    RunFilter,
+    run_id_for,
+)
+
+T0 = datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[HistoryStore]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield HistoryStore(engine)
+    engine.dispose()
+
+
+def tick_run(job: str, tick_at: datetime, status: RunStatus = RunStatus.QUEUED) -> NewRun:
+    return NewRun(
+        id=run_id_for(job, tick_at),
+        job_name=job,
+        task_name="jobs.health.ping",
+        trigger=Trigger.SCHEDULE,
+        status=status,
+        tick_at=tick_at,
+        kwargs={"password": "hunter2", "user": "ann"},
+    )
+
+
+def test_migrations_bring_an_empty_database_to_head(database_url: str) -> None:
+    engine = make_engine(database_url)
+    assert current_revision(engine) is None
+    assert upgrade(engine) == (None, head_revision())
+    require_current(engine)
+    assert upgrade(engine) == (head_revision(), head_revision())  # idempotent
+    engine.dispose()
+
+
+def test_run_ids_are_deterministic_per_job_and_tick() -> None:
+    assert run_id_for("a", T0) == run_id_for("a", T0.astimezone(UTC))
+    assert run_id_for("a", T0) != run_id_for("b", T0)
+    assert run_id_for("a", T0) != run_id_for("a", T0 + timedelta(seconds=1))
+
+
+def test_a_tick_is_claimed_once(store: HistoryStore) -> None:
+    assert store.claim(tick_run("ping", T0), T0) is True
+    assert store.claim(tick_run("ping", T0), T0) is False  # a second beat loses
+    assert store.claim(tick_run("ping", T0 + timedelta(minutes=1)), T0) is True
+    runs = store.runs(RunFilter(job_name="ping"))
+    assert len(runs) == 2
+    assert store.last_ticks() == {"ping": T0 + timedelta(minutes=1)}
+
+
+def test_job_state_keeps_the_latest_tick_whatever_the_claim_order(store: HistoryStore) -> None:
+    store.claim(tick_run("ping", T0 + timedelta(minutes=5)), T0)
+    store.claim(tick_run("ping", T0), T0)
+    assert store.last_ticks()["ping"] == T0 + timedelta(minutes=5)
+
+
+def test_secret_arguments_are_redacted(store: HistoryStore) -> None:
+    store.claim(tick_run("ping", T0), T0)
+    (run,) = store.runs(RunFilter())
+    assert run.kwargs == {"password": "***", "user": "ann"}
+
+
+def test_lifecycle_started_then_finished(store: HistoryStore) -> None:
+    run_id = run_id_for("ping", T0)
+    store.claim(tick_run("ping", T0), T0)
+    assert store.has_active_run("ping")
+    store.mark_enqueued(run_id, T0)
+    store.record_started(
+        run_id,
+        job_name="ping",
+        task_name="jobs.health.ping",
+        worker="w1",
+        at=T0 + timedelta(seconds=1),
+    )
+    store.record_finished(
+        run_id, RunStatus.SUCCEEDED, T0 + timedelta(seconds=3.5), result={"ok": True}
+    )
+    run = store.get(run_id)
+    assert run is not None
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.attempts == 1
+    assert run.worker == "w1"
+    assert run.tick_at == T0
+    assert run.enqueued_at == T0
+    assert run.duration_s == pytest.approx(2.5)
+    assert run.result == {"ok": True}
+    assert not store.has_active_run("ping")
+
+
+def test_redelivery_counts_attempts_and_unknown_runs_are_created(store: HistoryStore) -> None:
+    store.claim(tick_run("ping", T0), T0)
+    run_id = run_id_for("ping", T0)
+    for _ in range(2):
+        store.record_started(run_id, job_name="ping", task_name="t", worker="w", at=T0)
+    assert store.get(run_id).attempts == 2  # type: ignore[union-attr]
+    store.record_started("foreign-id", job_name="jobs.x", task_name="jobs.x", worker="w", at=T0)
+    foreign = store.get("foreign-id")
+    assert foreign is not None
+    assert (foreign.trigger, foreign.status, foreign.attempts) == (
+        Trigger.API,
+        RunStatus.RUNNING,
+        1,
+    )
+
+
+def test_failure_keeps_error_and_huge_results_are_capped(store: HistoryStore) -> None:
+    store.claim(tick_run("a", T0), T0)
+    store.claim(tick_run("b", T0), T0)
+    store.record_finished(
+        run_id_for("a", T0),
+        RunStatus.FAILED,
+        T0,
+        error_type="ValueError",
+        error_message="bad",
+        traceback="Traceback...",
+    )
+    store.record_finished(
+        run_id_for("b", T0), RunStatus.SUCCEEDED, T0, result="x" * (RESULT_LIMIT * 2)
+    )
+    failed = store.get(run_id_for("a", T0))
+    assert failed is not None
+    assert (failed.status, failed.error_type, failed.error_message) == (
+        RunStatus.FAILED,
+        "ValueError",
+        "bad",
+    )
+    capped = store.get(run_id_for("b", T0))
+    assert capped is not None
+    assert capped.result["truncated"] is True
+    assert capped.result["bytes"] > RESULT_LIMIT
+
+
+def test_filters_newest_first_and_limit(store: HistoryStore) -> None:
+    for i in range(5):
+        at = T0 + timedelta(minutes=i)
+        store.claim(
+            tick_run("a" if i % 2 else "b", at, RunStatus.MISSED if i == 4 else RunStatus.QUEUED),
+            at,
+        )
+    assert [r.tick_at for r in store.runs(RunFilter(limit=2))] == [
+        T0 + timedelta(minutes=4),
+        T0 + timedelta(minutes=3),
+    ]
+    assert {r.job_name for r in store.runs(RunFilter(job_name="a"))} == {"a"}
+    assert [r.status for r in store.runs(RunFilter(status=RunStatus.MISSED))] == [RunStatus.MISSED]
+    assert len(store.runs(RunFilter(since=T0 + timedelta(minutes=3)))) == 2
+    assert len(store.runs(RunFilter(until=T0 + timedelta(minutes=1)))) == 1
+
+
+def test_stats_and_purge(store: HistoryStore) -> None:
+    for i, status in enumerate(
+        [RunStatus.SUCCEEDED, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.QUEUED]
+    ):
+        at = T0 + timedelta(minutes=i)
+        run_id = run_id_for("a", at)
+        store.claim(tick_run("a", at), at)
+        if status is not RunStatus.QUEUED:
+            store.record_started(run_id, job_name="a", task_name="t", worker="w", at=at)
+            store.record_finished(run_id, status, at + timedelta(seconds=i + 1))
+    (stats,) = store.stats(since=None)
+    assert (stats.runs, stats.succeeded, stats.failed) == (4, 2, 1)
+    assert stats.success_rate == pytest.approx(2 / 3)
+    assert stats.p50_s == pytest.approx(2.0)
+    assert stats.p95_s == pytest.approx(3.0)
+    assert stats.last_status is RunStatus.QUEUED
+    assert store.purge(before=T0 + timedelta(minutes=10)) == 3  # the queued run stays
+    assert [r.status for r in store.runs(RunFilter())] == [RunStatus.QUEUED]
+
+
+def test_heartbeats(store: HistoryStore) -> None:
+    store.heartbeat("beat@h:1", "beat", "h", 1, T0)
+    store.heartbeat("beat@h:1", "beat", "h", 1, T0 + timedelta(seconds=5))
+    store.heartbeat("worker@h:2", "worker", "h", 2, T0 - timedelta(minutes=5))
+    assert [
+        b.id for b in store.alive("beat", T0 + timedelta(seconds=10), timedelta(seconds=30))
+    ] == ["beat@h:1"]
+    assert store.alive("worker", T0, timedelta(seconds=30)) == []
