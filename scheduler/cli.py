@@ -33,7 +33,9 @@ class UserError(click.ClickException):
 
 def _remember_file(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
     if value is not None:
-        ctx.ensure_object(dict)["file"] = value
+        # On the root context, where `schedule_path` looks: a subcommand's own `obj` is a new
+        # dict when the group was invoked without one (as `cli()` and CliRunner do).
+        ctx.find_root().ensure_object(dict)["file"] = value
 
 
 def file_option(func: F) -> F:

@@ -6,6 +6,7 @@ Each raises Invalid with a message that says what is allowed; the loader adds th
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import zoneinfo
 from collections.abc import Callable, Collection
@@ -81,12 +82,19 @@ def parse_str(node: Node) -> str:
 
 
 def parse_bool(node: Node) -> bool:
-    return _scalar(node, "true or false", BOOL).lower() == "true"
+    text = _scalar(node, "true or false", BOOL).lower()
+    if text not in ("true", "false"):  # an explicit `!!bool maybe`
+        raise Invalid(f"expected true or false, got {text!r}")
+    return text == "true"
 
 
 def int_parser(lo: int, hi: int | None = None) -> Parser:
     def parse(node: Node) -> int:
-        value = _to_int(_scalar(node, "an integer", INT))
+        text = _scalar(node, "an integer", INT)
+        try:
+            value = _to_int(text)
+        except ValueError:  # an explicit `!!int abc`
+            raise Invalid(f"{text!r} is not an integer") from None
         if value < lo or (hi is not None and value > hi):
             allowed = f"{lo}-{hi}" if hi is not None else f">= {lo}"
             raise Invalid(f"{value} is out of range ({allowed})")
@@ -107,32 +115,69 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+class DurationError(ValueError):
+    """Raised by parse_duration_text; `offset` is where the text stops making sense."""
+
+    def __init__(self, message: str, offset: int = 0) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+def parse_duration_text(text: str, *, allow_number: bool = True) -> timedelta:
+    """`45s`, `1h30m`, `500ms`, `2d` (or a number of seconds) as a positive timedelta."""
+    text = text.strip()
+    if allow_number:
+        try:
+            return _positive(float(text.replace("_", "")), text)
+        except ValueError as exc:
+            if isinstance(exc, DurationError):
+                raise
+    pos, seconds = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise DurationError(
+            f"{text!r} is not a duration (use 45s, 5m, 1h30m, 2d, 500ms or a number of seconds)",
+            offset=pos,
+        )
+    return _positive(seconds, text)
+
+
+def _positive(seconds: float, text: str) -> timedelta:
+    if not math.isfinite(seconds):
+        raise DurationError(f"{text} is not a duration")
+    try:
+        duration = timedelta(seconds=seconds)
+    except OverflowError:
+        raise DurationError(f"{text} is too long for a duration") from None
+    # Compare the timedelta, not the float: 1e-7 s rounds to a zero duration.
+    if duration <= timedelta(0):
+        raise DurationError(f"must be a positive duration, got {text}")
+    return duration
+
+
 def duration_parser(minimum: timedelta | None = None) -> Parser:
     """A parser of `45s`, `1h30m`, `500ms` or a number of seconds; must be positive."""
 
     def parse(node: Node) -> timedelta:
         tag = tag_of(node)
         text = _scalar(node, "a duration such as 45s, 5m, 1h30m or 2d", STR, INT, FLOAT).strip()
-        if tag in (INT, FLOAT):
-            if text.lower().lstrip("+-") in (".inf", ".nan"):
-                raise Invalid(f"{text} is not a duration")
-            seconds = float(text.replace("_", ""))
-        else:
-            pos, seconds = 0, 0.0
-            for match in _DURATION.finditer(text):
-                if match.start() != pos:
-                    break
-                seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-                pos = match.end()
-            if pos != len(text) or not text:
-                raise Invalid(
-                    f"{text!r} is not a duration (use 45s, 5m, 1h30m, 2d, 500ms "
-                    "or a number of seconds)",
-                    offset=pos,
-                )
-        if seconds <= 0:
-            raise Invalid(f"must be a positive duration, got {text}")
-        duration = timedelta(seconds=seconds)
+        try:
+            if tag in (INT, FLOAT):
+                try:
+                    seconds = float(text.replace("_", ""))
+                except ValueError:  # an explicit `!!float abc`
+                    raise Invalid(f"{text!r} is not a number of seconds") from None
+                duration = _positive(seconds, text)
+            else:
+                duration = parse_duration_text(text, allow_number=False)
+        except DurationError as exc:
+            raise Invalid(
+                str(exc), offset=exc.offset + _quote_width(node) if exc.offset else 0
+            ) from None
         if minimum is not None and duration < minimum:
             raise Invalid(f"must be at least {minimum.total_seconds():g}s, got {text}")
         return duration
@@ -184,15 +229,18 @@ def task_parser(known_tasks: Collection[str]) -> Parser:
     return parse
 
 
+def _quote_width(node: Node) -> int:
+    """1 for a quoted scalar, whose text starts one column after the node."""
+    return 1 if getattr(node, "style", None) in ('"', "'") else 0
+
+
 def cron_parser(job_name: str) -> Callable[[Node], CronExpr]:
     def parse(node: Node) -> CronExpr:
         text = _scalar(node, "a cron expression such as '0 2 * * *'", STR)
         try:
             return parse_cron(text, hash_key=job_name)
         except CronError as exc:
-            # A quoted scalar starts one column before its text.
-            quote = 1 if getattr(node, "style", None) in ('"', "'") else 0
-            raise Invalid(exc.message, offset=exc.offset + quote) from None
+            raise Invalid(exc.message, offset=exc.offset + _quote_width(node)) from None
 
     return parse
 
@@ -222,14 +270,17 @@ def parse_json(node: Node) -> Any:
             result[entry.key] = parse_json(entry.value)
         return result
     tag, text = tag_of(node), str(node.value)
-    if tag == INT:
-        return _to_int(text)
-    if tag == FLOAT:
-        lowered = text.lower()
-        if lowered.lstrip("+-") in (".inf", ".nan"):
+    if tag in (INT, FLOAT):
+        try:
+            number: float = _to_int(text) if tag == INT else float(text.replace("_", ""))
+        except ValueError:  # an explicit `!!int abc` or `!!float abc`
+            raise Invalid(f"{text!r} is not a number", node) from None
+        if not math.isfinite(number):  # .inf, .nan, and 1e400 which overflows to inf
             raise Invalid(f"{text} cannot be sent as JSON", node)
-        return float(text.replace("_", ""))
+        return number
     if tag == BOOL:
+        if text.lower() not in ("true", "false"):
+            raise Invalid(f"expected true or false, got {text!r}", node)
         return text.lower() == "true"
     if tag == NULL:
         return None

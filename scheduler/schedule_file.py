@@ -145,9 +145,20 @@ class _Loader:
         if found not in self.problems:
             self.problems.append(found)
 
+    def refuse_tag(self, node: Node, path: str) -> bool:
+        """Report a tag that is not a plain YAML type; True if there was one."""
+        bad_tag = disallowed_tag(node)
+        if bad_tag:
+            self.problem(
+                node, path, f"tag {bad_tag} is not allowed (tags that build objects are refused)"
+            )
+        return bad_tag is not None
+
     def entries(self, node: MappingNode, path: str) -> Iterator[tuple[str, Node, Node]]:
         """(key, key node, value node) of a mapping; duplicate and odd keys are reported."""
         first_seen: dict[str, Node] = {}
+        # Tags on mappings and keys too, not only on values: `x: !foo {...}` must not pass.
+        self.refuse_tag(node, path)
         for bad in bad_merge_sources(node):
             self.problem(bad, path, "a merge key (<<) needs a mapping or a list of mappings")
         for entry, explicit in mapping_entries(node):
@@ -157,6 +168,7 @@ class _Loader:
                     entry.key_node, path, "keys must be plain names, not lists or mappings"
                 )
                 continue
+            self.refuse_tag(entry.key_node, where)
             if explicit and entry.key in first_seen:
                 first_line = position(first_seen[entry.key])[0]
                 self.problem(
@@ -170,11 +182,7 @@ class _Loader:
 
     def parse(self, parser: Parser | Nested, node: Node, path: str) -> _Value | None:
         """The parsed value of one node, or None after reporting why it is wrong."""
-        bad_tag = disallowed_tag(node)
-        if bad_tag:
-            self.problem(
-                node, path, f"tag {bad_tag} is not allowed (tags that build objects are refused)"
-            )
+        if self.refuse_tag(node, path):
             return None
         if isinstance(parser, Nested):
             before = len(self.problems)
@@ -323,6 +331,16 @@ def _load_job(
     if not any(key == "task" for key, _ in keys):
         loader.problem(key_node, f"{path}.task", "missing: every job needs a task")
     merged = {**defaults, **own}
+    tz = merged["timezone"].value if "timezone" in merged else file_tz
+    for key in ("start", "end", "at"):
+        if key in merged:
+            try:
+                _instant(merged[key].value, tz)
+            except OverflowError:  # year 1 or 9999 moved past datetime's range by the offset
+                bad = merged.pop(key)
+                loader.problem(
+                    bad.node, f"{path}.{key}", f"{bad.value} is out of range in {tz.key}"
+                )
     _check_relations(loader, path, merged, file_tz)
     if len(loader.problems) > before:
         return None

@@ -22,6 +22,7 @@ from ruamel.yaml.events import (
     ScalarEvent,
 )
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from scheduler.errors import Problem, ScheduleError
 
@@ -61,7 +62,10 @@ def read_document(path: Path) -> Node:
         if size > MAX_BYTES:
             # Refused unread: nothing that large is a schedule, and reading it costs memory.
             raise _file_error(name, f"file is {size:,} bytes, over the 1 MiB limit for a schedule")
-        data = path.read_bytes()
+        # Bounded even so: a device or pipe (/dev/zero, /dev/stdin) reports size 0, and a file
+        # may grow between stat and read.
+        with path.open("rb") as stream:
+            data = stream.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise _file_error(name, "file not found") from None
     except IsADirectoryError:
@@ -74,12 +78,15 @@ def read_document(path: Path) -> Node:
 def parse_document(name: str, data: bytes) -> Node:
     """Compose YAML bytes into a node tree after checking encoding, size and expansion."""
     if len(data) > MAX_BYTES:
-        raise _file_error(name, f"file is {len(data):,} bytes, over the 1 MiB limit for a schedule")
+        raise _file_error(name, "file is over the 1 MiB limit for a schedule")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        # Editors count characters, not bytes: decode the (valid) start of the line.
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        before = data[line_start : exc.start].decode("utf-8")
+        col = len(before.removeprefix("\ufeff") if line == 1 else before) + 1
         bad = data[exc.start : exc.start + 1].hex()
         raise ScheduleError(
             [Problem(name, line, col, "", f"file is not valid UTF-8 (byte 0x{bad})")]
@@ -96,6 +103,15 @@ def parse_document(name: str, data: bytes) -> Node:
         message = " ".join(part for part in (exc.context, exc.problem) if part)
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         raise ScheduleError([Problem(name, line, col, "", f"YAML syntax: {message}")]) from None
+    except ReaderError as exc:
+        # A character YAML does not allow (NUL, most control characters): `position` is its
+        # index in the text.
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else 0
+        raise ScheduleError(
+            [Problem(name, line, col, "", f"YAML syntax: character #x{char:04x} is not allowed")]
+        ) from None
     except YAMLError as exc:
         raise _file_error(name, f"YAML syntax: {exc}") from None
     if root is None:
