@@ -8,6 +8,8 @@ import pkgutil
 from celery import Celery
 
 from scheduler.config import Settings
+from scheduler.history.db import sqlalchemy_url
+from scheduler.history.recording import Recorder
 
 
 def job_modules() -> list[str]:
@@ -23,10 +25,10 @@ def job_modules() -> list[str]:
 
 def create_app(settings: Settings) -> Celery:
     """A Celery app with the settings every deployment of the scheduler has."""
-    app = Celery("scheduler", set_as_current=True)
+    app = Celery("scheduler", set_as_current=True, task_cls="scheduler.jobtask:JobTask")
     app.conf.update(
         broker_url=settings.broker_url,
-        result_backend=settings.result_backend,
+        result_backend=_result_backend(settings.result_backend),
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
@@ -40,16 +42,30 @@ def create_app(settings: Settings) -> Celery:
         task_send_sent_event=True,
         include=job_modules(),
         broker_connection_retry_on_startup=True,
+        beat_scheduler="scheduler.beat:Beat",
+        # Beat sends with explicit expiry; results are kept a day for `result.get()`.
+        result_expires=86400,
     )
     return app
+
+
+def _result_backend(url: str) -> str:
+    # `db+postgresql://` would pick psycopg2, which we do not install; name our drivers.
+    return "db+" + sqlalchemy_url(url[3:]) if url.startswith("db+") else url
+
+
+def is_job_task(name: str) -> bool:
+    """Runs of tasks from the jobs package are recorded; Celery's own tasks are not."""
+    return name.startswith("jobs.")
 
 
 def registered_tasks(app: Celery) -> frozenset[str]:
     """Names of the tasks defined in the jobs package (Celery's own `celery.*` excluded)."""
     for module in app.conf.include:
         importlib.import_module(module)
-    return frozenset(name for name in app.tasks if name.startswith("jobs."))
+    return frozenset(name for name in app.tasks if is_job_task(name))
 
 
 settings = Settings.from_env()
 app = create_app(settings)
+Recorder(settings.database_url, is_job_task).connect()

@@ -175,6 +175,7 @@ def jobs(ctx: click.Context) -> None:
     table = Table(title=f"{len(schedule.jobs)} jobs in {schedule.path}", title_justify="left")
     for column in ("name", "schedule", "timezone", "next tick", "enabled", "last status"):
         table.add_column(column, overflow="fold")
+    last = _last_statuses(list(schedule.jobs))
     for job in schedule.jobs.values():
         tick = job.next_tick(now)
         table.add_row(
@@ -183,12 +184,37 @@ def jobs(ctx: click.Context) -> None:
             job.tz.key,
             tick.astimezone(job.tz).isoformat(timespec="seconds") if tick else "-",
             "yes" if job.enabled else "no",
-            "-",  # run history arrives with the beat and workers
+            last.get(job.name, "-"),
         )
     console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
 
 
+def _last_statuses(names: list[str]) -> dict[str, str]:
+    from scheduler.cli_ops import NoHistoryYet, history_store
+    from scheduler.config import Settings
+
+    try:
+        found = history_store(Settings.from_env()).last_statuses(names)
+    except NoHistoryYet:
+        return {}
+    except UserError as exc:
+        click.echo(f"note: last status unavailable: {exc.message}", err=True)
+        return {}
+    return {name: str(status) for name, status in found.items()}
+
+
 def main() -> None:
     """Entry point of the `scheduler` console script."""
     cli(obj={})
+
+
+def _register() -> None:
+    # Commands that talk to the broker or the database live in their own module.
+    from scheduler.cli_ops import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_register()

@@ -1,0 +1,297 @@
+"""Beat: the celery.beat.Scheduler that reads schedules.yaml and dispatches each tick once.
+
+Thin glue, and the one place that reads the clock: load (and live-reload) the file, ask the
+planner what is due, claim each tick in the history database, send the claimed ones.
+
+Order of a dispatch, and why it is safe with several beats: the claim (INSERT of the run
+row with its deterministic id) commits *before* the message is published, so two beats can
+never both publish a tick: the second INSERT fails. A beat that dies after claiming and
+before publishing leaves a `queued` row with no `enqueued_at`; it is re-sent by this process
+while it lives (`_unsent`), and the message carries the same task id wherever it is sent.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from celery.beat import Scheduler
+
+from scheduler.config import Settings, mask_url
+from scheduler.errors import ScheduleError
+from scheduler.history.db import make_engine
+from scheduler.history.models import RunStatus, Trigger
+from scheduler.history.recording import JOB_HEADER, TRIGGER_HEADER
+from scheduler.history.schema import SchemaOutOfDate, require_current
+from scheduler.history.store import HistoryStore, NewRun, run_id_for
+from scheduler.jobtask import RETRY_HEADER
+from scheduler.planner import ActionKind, Plan, next_due, plan
+from scheduler.spec import JobSpec, Overlap, ScheduleFile
+from scheduler.watcher import ScheduleWatcher
+
+log = logging.getLogger(__name__)
+
+RELOAD_EVERY = 1.0  # seconds between checks of the schedule file
+HEARTBEAT_EVERY = timedelta(seconds=10)
+RETRY_AFTER = timedelta(seconds=1)  # after a database or broker error for one job
+PURGE_EVERY = timedelta(hours=1)
+_STATUS_OF = {
+    ActionKind.SEND: RunStatus.QUEUED,
+    ActionKind.MISSED: RunStatus.MISSED,
+    ActionKind.SKIPPED: RunStatus.SKIPPED,
+}
+
+
+@dataclass(order=True, slots=True)
+class _Due:
+    due_at: datetime
+    seq: int
+    job: JobSpec = field(compare=False)
+    tick_at: datetime = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Unsent:
+    job: JobSpec
+    run: NewRun
+    due_at: datetime
+
+
+class Beat(Scheduler):  # type: ignore[misc]
+    """Set as `beat_scheduler`, so `celery -A scheduler beat` runs it."""
+
+    def __init__(
+        self,
+        app: Any,
+        *args: Any,
+        clock: Callable[[], datetime] | None = None,
+        settings: Settings | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._settings = settings or Settings.from_env()
+        self._jobs: dict[str, JobSpec] = {}
+        self._cursors: dict[str, datetime] = {}
+        self._due: list[_Due] = []
+        self._unsent: list[_Unsent] = []
+        self._seq = 0
+        self._next_reload = 0.0
+        self._next_heartbeat = datetime.min.replace(tzinfo=UTC)
+        self._next_purge = datetime.min.replace(tzinfo=UTC)
+        self._history_keep: timedelta | None = None
+        self._id = f"beat@{socket.gethostname()}:{os.getpid()}"
+        super().__init__(app, *args, **kwargs)
+
+    # -- start-up -----------------------------------------------------------------------
+
+    def setup_schedule(self) -> None:
+        from scheduler.celery_app import registered_tasks
+        from scheduler.schedule_file import load_schedule
+
+        self.store = HistoryStore(make_engine(self._settings.database_url))
+        known = registered_tasks(self.app)
+        self.watcher = ScheduleWatcher(
+            self._settings.schedule_file,
+            lambda path: load_schedule(path, known, _zone(self._settings.timezone)),
+        )
+        try:
+            require_current(self.store.engine)
+            schedule = self.watcher.load_initial()
+        except (ScheduleError, SchemaOutOfDate) as exc:
+            # Refuse to start: every error on stderr and in the log, non-zero exit.
+            log.critical("beat refuses to start:\n%s", exc)
+            print(exc, file=sys.stderr)
+            raise SystemExit(1) from None
+        now = self._clock()
+        self._cursors = self.store.last_ticks()
+        self._install(schedule, now, starting=True)
+
+    def _install(self, schedule: ScheduleFile, now: datetime, starting: bool = False) -> None:
+        old = self._jobs
+        self._jobs = dict(schedule.jobs)
+        self._history_keep = schedule.history_keep
+        for name, job in self._jobs.items():
+            if old.get(name) == job:
+                continue  # unchanged: its heap entry stays valid
+            if not starting or name not in self._cursors:
+                # A new or edited job starts from now: editing a schedule never fires the
+                # past, and a job never seen before has no missed ticks (SPEC §5).
+                self._cursors[name] = max(self._cursors.get(name, now), now)
+            self._push(job, self._cursors[name])
+        for name in old.keys() - self._jobs.keys():
+            self._cursors.pop(name, None)
+
+    def _push(self, job: JobSpec, after: datetime) -> None:
+        if not job.enabled:
+            return  # suspended: its ticks are neither run nor recorded until it is enabled
+        upcoming = next_due(job, after)
+        if upcoming is not None:
+            self._seq += 1
+            tick_at, due_at = upcoming
+            heapq.heappush(self._due, _Due(due_at, self._seq, job, tick_at))
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        """Dispatch what is due; returns the seconds to sleep before the next call."""
+        import time
+
+        now = self._clock()
+        if time.monotonic() >= self._next_reload:
+            self._next_reload = time.monotonic() + RELOAD_EVERY
+            changed = self.watcher.poll()
+            if changed is not None:
+                self._install(changed, now)
+        self._housekeeping(now)
+        self._resend_unsent(now)
+        while self._due and self._due[0].due_at <= now:
+            due = heapq.heappop(self._due)
+            if self._jobs.get(due.job.name) is not due.job:
+                continue  # the job was removed or edited since this entry was pushed
+            self._dispatch(due.job, now)
+        if not self._due:
+            return RELOAD_EVERY
+        wait = (self._due[0].due_at - self._clock()).total_seconds()
+        return max(0.0, min(wait, RELOAD_EVERY))
+
+    def _dispatch(self, job: JobSpec, now: datetime) -> None:
+        cursor = self._cursors.get(job.name, now)
+        try:
+            active = job.overlap is Overlap.FORBID and self.store.has_active_run(job.name)
+            decided: Plan = plan(job, cursor, now, active)
+            for action in decided.actions:
+                self._apply(job, action.kind, action.tick_at, action.catchup, now)
+                self._cursors[job.name] = action.tick_at
+        except Exception:
+            log.exception(
+                "job %s: could not dispatch its due ticks; retrying in %s", job.name, RETRY_AFTER
+            )
+            self._seq += 1
+            heapq.heappush(self._due, _Due(now + RETRY_AFTER, self._seq, job, now))
+            return
+        if decided.uncounted_missed:
+            log.warning(
+                "job %s: %d more missed ticks were not recorded one by one",
+                job.name,
+                decided.uncounted_missed,
+            )
+        if decided.newest_tick_at is not None:
+            self._cursors[job.name] = max(self._cursors[job.name], decided.newest_tick_at)
+        self._push(job, self._cursors[job.name])
+
+    def _apply(
+        self, job: JobSpec, kind: ActionKind, tick_at: datetime, catchup: bool, now: datetime
+    ) -> None:
+        run = NewRun(
+            id=run_id_for(job.name, tick_at),
+            job_name=job.name,
+            task_name=job.task,
+            trigger=Trigger.CATCHUP if catchup else Trigger.SCHEDULE,
+            status=_STATUS_OF[kind],
+            tick_at=tick_at,
+            queue=job.queue or self.app.conf.task_default_queue,
+            args=job.args,
+            kwargs=job.kwargs,
+        )
+        if not self.store.claim(run, now):
+            return  # another beat claimed this tick first
+        if kind is ActionKind.MISSED:
+            log.warning("job %s: tick %s missed", job.name, tick_at.isoformat())
+        elif kind is ActionKind.SKIPPED:
+            log.info(
+                "job %s: tick %s skipped, a run is still queued or running",
+                job.name,
+                tick_at.isoformat(),
+            )
+        else:
+            self._send(_Unsent(job, run, max(now, tick_at)))
+
+    def _send(self, item: _Unsent) -> None:
+        job, run = item.job, item.run
+        try:
+            self.send_task(
+                job.task,
+                args=list(job.args),
+                kwargs=dict(job.kwargs),
+                task_id=run.id,
+                queue=job.queue,
+                priority=job.priority,
+                expires=item.due_at + job.expires if job.expires else None,
+                time_limit=job.time_limit.total_seconds() if job.time_limit else None,
+                soft_time_limit=job.soft_time_limit.total_seconds()
+                if job.soft_time_limit
+                else None,
+                headers=message_headers(job, run.trigger),
+                producer=self.producer,
+            )
+        except Exception:
+            log.exception("job %s: could not publish run %s; will retry", job.name, run.id)
+            self._unsent.append(item)
+            return
+        log.info("job %s: sent run %s for tick %s", job.name, run.id, run.tick_at)
+        self.store.mark_enqueued(run.id, self._clock())
+
+    def _resend_unsent(self, now: datetime) -> None:
+        pending, self._unsent = self._unsent, []
+        for item in pending:
+            self._send(item)
+
+    def _housekeeping(self, now: datetime) -> None:
+        try:
+            if now >= self._next_heartbeat:
+                self._next_heartbeat = now + HEARTBEAT_EVERY
+                self.store.heartbeat(
+                    self._id,
+                    "beat",
+                    socket.gethostname(),
+                    os.getpid(),
+                    now,
+                    detail=str(self._settings.schedule_file),
+                )
+            if self._history_keep and now >= self._next_purge:
+                self._next_purge = now + PURGE_EVERY
+                purged = self.store.purge(now - self._history_keep)
+                if purged:
+                    log.info("purged %d runs older than %s", purged, self._history_keep)
+        except Exception:
+            log.exception("beat housekeeping (heartbeat, retention) failed; will retry")
+
+    def close(self) -> None:
+        try:
+            self.store.forget_heartbeat(self._id)
+        except Exception:
+            log.exception("could not remove this beat's heartbeat")
+        super().close()
+
+    @property
+    def info(self) -> str:
+        return (
+            f"schedule: {Path(self._settings.schedule_file)} ({len(self._jobs)} jobs), "
+            f"history: {mask_url(self._settings.database_url)}"
+        )
+
+
+def message_headers(job: JobSpec, trigger: Trigger) -> dict[str, Any]:
+    """Headers that tell the worker which job a message is for and how to retry it."""
+    headers: dict[str, Any] = {JOB_HEADER: job.name, TRIGGER_HEADER: trigger.value}
+    if job.retry is not None:
+        headers[RETRY_HEADER] = {
+            "max": job.retry.max,
+            "backoff": job.retry.backoff.total_seconds() if job.retry.backoff else 0,
+            "backoff_max": job.retry.backoff_max.total_seconds() if job.retry.backoff_max else None,
+        }
+    return headers
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)

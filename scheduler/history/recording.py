@@ -1,0 +1,202 @@
+"""Celery signal handlers that write every run to the history (SPEC §6).
+
+They run in whichever process fires the signal: the publisher (`.delay()` from any Python
+code, recorded as trigger `api`), the worker child that executes the task, and the worker
+parent (hard time limits). Each process opens its own engine, after any fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from celery import Task, signals
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+
+from scheduler.history.db import make_engine
+from scheduler.history.models import RunStatus, Trigger, utcnow
+from scheduler.history.store import HistoryStore, NewRun
+
+log = logging.getLogger(__name__)
+
+JOB_HEADER = "scheduler_job"
+TRIGGER_HEADER = "scheduler_trigger"
+HEARTBEAT_EVERY = 10.0
+
+
+class Recorder:
+    """Holds one HistoryStore per process and turns Celery signals into history rows."""
+
+    def __init__(self, database_url: str, is_job_task: Callable[[str], bool]) -> None:
+        self.database_url = database_url
+        self.is_job_task = is_job_task
+        self._store: HistoryStore | None = None
+        self._pid = 0
+        self._stop = threading.Event()
+
+    @property
+    def store(self) -> HistoryStore:
+        if self._store is None or self._pid != os.getpid():
+            # A forked worker child must not share its parent's connections.
+            self._store = HistoryStore(make_engine(self.database_url))
+            self._pid = os.getpid()
+        return self._store
+
+    def connect(self) -> None:
+        signals.before_task_publish.connect(self.on_publish, weak=False)
+        signals.task_prerun.connect(self.on_prerun, weak=False)
+        signals.task_success.connect(self.on_success, weak=False)
+        signals.task_failure.connect(self.on_failure, weak=False)
+        signals.task_retry.connect(self.on_retry, weak=False)
+        signals.task_revoked.connect(self.on_revoked, weak=False)
+        signals.worker_ready.connect(self.on_worker_ready, weak=False)
+        signals.worker_shutdown.connect(self.on_worker_shutdown, weak=False)
+
+    def on_publish(
+        self,
+        sender: str | None = None,
+        body: Any = None,
+        headers: dict[str, Any] | None = None,
+        routing_key: str | None = None,
+        **_: Any,
+    ) -> None:
+        headers = headers or {}
+        task_name = headers.get("task") or sender or ""
+        # Beat and `scheduler trigger` record their runs before publishing; a retry is the
+        # same run published again.
+        if headers.get(TRIGGER_HEADER) or headers.get("retries") or not self.is_job_task(task_name):
+            return
+        args, kwargs = (
+            (body[0], body[1]) if isinstance(body, list | tuple) and len(body) >= 2 else ((), {})
+        )
+        now = utcnow()
+        self.store.record_published(
+            NewRun(
+                id=headers["id"],
+                job_name=task_name,
+                task_name=task_name,
+                trigger=Trigger.API,
+                status=RunStatus.QUEUED,
+                queue=routing_key,
+                args=args,
+                kwargs=kwargs,
+                enqueued_at=now,
+            ),
+            now,
+        )
+
+    def on_prerun(
+        self,
+        task_id: str | None = None,
+        task: Task | None = None,
+        args: Any = (),
+        kwargs: Any = None,
+        **_: Any,
+    ) -> None:
+        if task is None or task_id is None or not self.is_job_task(task.name):
+            return
+        request = task.request
+        now = utcnow()
+        hard_limit = (request.timelimit or (None, None))[0] or task.time_limit
+        self.store.record_started(
+            task_id,
+            job_name=request.get(JOB_HEADER) or task.name,
+            task_name=task.name,
+            worker=request.hostname,
+            at=now,
+            args=args or (),
+            kwargs=kwargs or {},
+            queue=(request.delivery_info or {}).get("routing_key"),
+            deadline_at=now + timedelta(seconds=float(hard_limit)) if hard_limit else None,
+        )
+
+    def on_success(self, sender: Task | None = None, result: Any = None, **_: Any) -> None:
+        if sender is None or not self.is_job_task(sender.name) or not sender.request.id:
+            return
+        self.store.record_finished(sender.request.id, RunStatus.SUCCEEDED, utcnow(), result=result)
+
+    def on_failure(
+        self,
+        sender: Task | None = None,
+        task_id: str | None = None,
+        exception: BaseException | None = None,
+        einfo: Any = None,
+        **_: Any,
+    ) -> None:
+        if sender is None or task_id is None or not self.is_job_task(sender.name):
+            return
+        timed_out = isinstance(exception, TimeLimitExceeded | SoftTimeLimitExceeded)
+        self.store.record_finished(
+            task_id,
+            RunStatus.TIMED_OUT if timed_out else RunStatus.FAILED,
+            utcnow(),
+            error_type=type(exception).__name__ if exception else None,
+            error_message=str(exception) if exception else None,
+            traceback=str(einfo.traceback) if einfo is not None else None,
+        )
+
+    def on_retry(
+        self,
+        sender: Task | None = None,
+        request: Any = None,
+        reason: Any = None,
+        einfo: Any = None,
+        **_: Any,
+    ) -> None:
+        if sender is None or request is None or not self.is_job_task(sender.name):
+            return
+        cause = getattr(reason, "exc", None) or reason
+        self.store.record_finished(
+            request.id,
+            RunStatus.RETRYING,
+            utcnow(),
+            error_type=type(cause).__name__,
+            error_message=str(cause),
+            traceback=str(einfo.traceback) if einfo is not None else None,
+        )
+
+    def on_revoked(
+        self, sender: Task | None = None, request: Any = None, expired: bool = False, **_: Any
+    ) -> None:
+        if request is None or not getattr(request, "id", None):
+            return
+        if sender is not None and not self.is_job_task(sender.name):
+            return
+        message = "message expired before a worker started it" if expired else "revoked"
+        self.store.record_finished(request.id, RunStatus.REVOKED, utcnow(), error_message=message)
+
+    # -- worker liveness, for `scheduler status` ---------------------------------------
+
+    def _worker_id(self, hostname: str) -> str:
+        return f"worker@{hostname}:{os.getpid()}"
+
+    def on_worker_ready(self, sender: Any = None, **_: Any) -> None:
+        hostname = getattr(sender, "hostname", None) or socket.gethostname()
+        self._stop.clear()
+        thread = threading.Thread(
+            target=self._beat_heart, args=(hostname,), name="history-heartbeat", daemon=True
+        )
+        thread.start()
+
+    def _beat_heart(self, hostname: str) -> None:
+        while not self._stop.is_set():
+            try:
+                self.store.heartbeat(
+                    self._worker_id(hostname), "worker", hostname, os.getpid(), utcnow()
+                )
+            except Exception:
+                log.exception("could not record the worker heartbeat in the history database")
+            self._stop.wait(HEARTBEAT_EVERY)
+
+    def on_worker_shutdown(self, sender: Any = None, **_: Any) -> None:
+        self._stop.set()
+        hostname = getattr(sender, "hostname", None) or socket.gethostname()
+        try:
+            self.store.forget_heartbeat(self._worker_id(hostname))
+        except Exception:
+            log.exception("could not remove the worker heartbeat from the history database")
