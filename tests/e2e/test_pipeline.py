@@ -1,0 +1,213 @@
+"""End to end: beat and worker processes, real brokers and databases, the history CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import signal
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import REPO, System, system, wait_for
+
+pytestmark = pytest.mark.slow
+
+SCHEDULE = """\
+jobs:
+  tick:
+    task: jobs.health.ping
+    every: 1s
+  boom:
+    task: jobs.demo.fail
+    every: 2s
+    overlap: allow
+    retry: {max: 1, backoff: 1s}
+  slowpoke:
+    task: jobs.demo.slow
+    every: 2s
+    kwargs: {seconds: 30}
+    time_limit: 1s
+  manual-only:
+    task: jobs.reports.build_report
+    at: 2099-01-01T00:00
+    args: [manual]
+"""
+
+COMBOS = [
+    pytest.param("redis", "postgresql", id="redis-postgresql"),
+    pytest.param("amqp", "mariadb", id="rabbitmq-mariadb"),
+    pytest.param("sqlite", "sqlite", id="embedded-sqlite"),
+]
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _finished(system_: System, job: str, status: str, count: int) -> list[dict[str, object]]:
+    rows = [r for r in system_.history("--job", job) if r["status"] == status]
+    return rows if len(rows) >= count else []
+
+
+@pytest.mark.parametrize(("broker_kind", "database_kind"), COMBOS)
+def test_beat_and_worker_record_every_kind_of_run(
+    broker_kind: str, database_kind: str, tmp_path: Path
+) -> None:
+    with system(broker_kind, database_kind, tmp_path) as s:
+        s.write_schedule(SCHEDULE)
+        s.worker()
+        s.beat()
+
+        ticks = wait_for(lambda: _finished(s, "tick", "succeeded", 4), 60, "4 succeeded ticks", s)
+        # Succeeded runs of an `every: 1s` job: whole-second ticks, enqueued promptly.
+        for row in ticks:
+            tick_at = _at(row["tick_at"])
+            assert tick_at.microsecond == 0
+            assert _at(row["enqueued_at"]) - tick_at < timedelta(seconds=1)
+            assert _at(row["started_at"]) <= _at(row["finished_at"])
+            assert row["duration_s"] is not None and row["duration_s"] >= 0
+            assert row["worker"] and "@" in row["worker"]
+            assert row["trigger"] == "schedule" and row["attempts"] == 1
+            assert row["result"]["host"]
+        tick_times = sorted(_at(r["tick_at"]) for r in ticks)
+        assert len(set(tick_times)) == len(tick_times)
+
+        failed = wait_for(lambda: _finished(s, "boom", "failed", 1), 60, "a failed run", s)[0]
+        assert failed["error_type"] == "DemoFailure"
+        assert failed["error_message"] == "this job fails on purpose"
+        assert "DemoFailure" in failed["traceback"]
+        assert failed["attempts"] == 2  # retry: {max: 1}
+
+        timed_out = wait_for(
+            lambda: _finished(s, "slowpoke", "timed_out", 1), 60, "a timed-out run", s
+        )[0]
+        assert timed_out["error_type"] == "TimeLimitExceeded"
+
+        manual = s.cli("trigger", "manual-only", "--wait", "--timeout", "60")
+        assert manual.returncode == 0, manual.stderr + s.logs()[-4000:]
+        run_id, outcome = manual.stdout.splitlines()[:2]
+        assert outcome.startswith("succeeded")
+        (row,) = [r for r in s.history("--trigger", "manual") if r["id"] == run_id]
+        assert row["job_name"] == "manual-only" and row["status"] == "succeeded"
+        assert Path(row["result"]).name.startswith("manual-")
+
+        api = s.python(
+            "import json; from scheduler.celery_app import app; from jobs.demo import slow\n"
+            "r = slow.delay(0.1); print(r.id); print(json.dumps(r.get(timeout=60)))"
+        )
+        assert api.returncode == 0, api.stderr + s.logs()[-4000:]
+        api_id, value = api.stdout.split()
+        assert json.loads(value) == 0.1
+        api_row = wait_for(
+            lambda: [
+                r
+                for r in s.history("--trigger", "api")
+                if r["id"] == api_id and r["status"] == "succeeded"
+            ],
+            30,
+            "the api run",
+            s,
+        )[0]
+        assert api_row["job_name"] == "jobs.demo.slow" and api_row["task_name"] == "jobs.demo.slow"
+        assert api_row["args"] == [0.1]
+
+        jobs = s.cli("jobs")
+        assert jobs.returncode == 0 and "succeeded" in jobs.stdout
+        stats = s.cli("stats")
+        assert stats.returncode == 0 and "tick" in stats.stdout
+
+
+def test_two_beats_send_each_tick_once(tmp_path: Path) -> None:
+    import redis
+
+    with system("redis", "postgresql", tmp_path) as s:
+        s.write_schedule(
+            "jobs:\n"
+            "  a: {task: jobs.demo.noop, every: 1s, overlap: allow}\n"
+            "  b: {task: jobs.demo.noop, every: 2s, overlap: allow}\n"
+            "  c: {task: jobs.demo.noop, cron: '* * * * *', overlap: allow}\n"
+        )
+        # No worker: every message stays in the queue, so duplicates cannot hide.
+        s.beat("beat-1")
+        s.beat("beat-2")
+        wait_for(lambda: len(s.history("--job", "a")) >= 2, 30, "both beats running", s)
+        time.sleep(30)
+        for name in ("beat-1", "beat-2"):
+            s.stop(next(p for p, log in s.procs if log.name == f"{name}.log"))
+        client = redis.Redis.from_url(s.env["SCHEDULER_BROKER_URL"])
+        messages = [json.loads(m) for m in client.lrange("celery", 0, -1)]
+        sent = Counter(m["headers"]["id"] for m in messages)
+        assert sent and max(sent.values()) == 1, "a tick was sent twice"
+        rows = s.history("--job", "a")
+        assert {r["id"] for r in rows if r["status"] == "queued"} == {
+            m["headers"]["id"] for m in messages if m["headers"]["scheduler_job"] == "a"
+        }
+        ticks = sorted(_at(r["tick_at"]) for r in rows)
+        assert len(ticks) >= 30
+        steps = {b - a for a, b in itertools.pairwise(ticks)}
+        assert steps == {timedelta(seconds=1)}, f"a tick is missing: steps {steps}"
+
+
+def test_pickle_message_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+    from kombu import Connection, Exchange, Producer
+
+    with system("redis", "postgresql", tmp_path) as s:
+        s.worker()
+        wait_for(lambda: "ready" in s.logs(), 60, "the worker", s)
+        marker = tmp_path / "var" / "reports"
+        with Connection(s.env["SCHEDULER_BROKER_URL"]) as conn:
+            producer = Producer(
+                conn.channel(), exchange=Exchange("celery", type="direct"), routing_key="celery"
+            )
+            producer.publish(
+                [["evil"], {}, {}],
+                serializer="pickle",
+                headers={
+                    "id": "pickled-1",
+                    "task": "jobs.reports.build_report",
+                    "lang": "py",
+                    "retries": 0,
+                },
+            )
+        wait_for(
+            lambda: "disallowed" in s.logs().lower() or "refus" in s.logs().lower(),
+            30,
+            "the worker to refuse the message",
+            s,
+        )
+        time.sleep(2)
+        assert not marker.exists() or not any(marker.iterdir())
+        assert [r for r in s.history() if r["id"] == "pickled-1"] == []
+
+
+def test_scheduler_up_runs_the_shipped_schedule_on_embedded_defaults(tmp_path: Path) -> None:
+    shutil.copy(REPO / "schedules.yaml", tmp_path / "schedules.yaml")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("SCHEDULER_")}
+    env["PYTHONPATH"] = str(REPO)
+    s = System(tmp_path, env)
+    s.env["SCHEDULER_SCHEDULE_FILE"] = str(tmp_path / "schedules.yaml")
+    up = s.start(sys.executable, "-m", "scheduler", "up", name="up")
+    try:
+        # The shipped heartbeat runs every 30 s: within a minute it is in the history.
+        rows = wait_for(
+            lambda: (
+                (tmp_path / "var" / "history.sqlite").exists()
+                and _finished(s, "heartbeat", "succeeded", 1)
+            ),
+            75,
+            "a heartbeat run",
+            s,
+        )
+        assert rows[0]["trigger"] == "schedule"
+        status = s.cli("status")
+        assert "1 alive" in status.stdout, status.stdout
+    finally:
+        code = s.stop(up, signal.SIGINT, timeout=40)
+    assert code == 0, s.logs()[-4000:]
+    assert (tmp_path / "var" / "broker.sqlite").exists()
