@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -54,6 +55,7 @@ class Recorder:
         signals.task_failure.connect(self.on_failure, weak=False)
         signals.task_retry.connect(self.on_retry, weak=False)
         signals.task_revoked.connect(self.on_revoked, weak=False)
+        signals.worker_init.connect(self.on_worker_init, weak=False)
         signals.worker_ready.connect(self.on_worker_ready, weak=False)
         signals.worker_shutdown.connect(self.on_worker_shutdown, weak=False)
 
@@ -174,6 +176,23 @@ class Recorder:
 
     def _worker_id(self, hostname: str) -> str:
         return f"worker@{hostname}:{os.getpid()}"
+
+    def on_worker_init(self, **_: Any) -> None:
+        """Refuse to start a worker on a history database with an older schema."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from scheduler.history.schema import SchemaOutOfDate, require_current
+
+        try:
+            require_current(self.store.engine)
+        except SchemaOutOfDate as exc:
+            log.critical("worker refuses to start: %s", exc)
+            print(exc, file=sys.stderr)
+            # SystemExit passes through Celery's signal dispatch, which logs other errors.
+            raise SystemExit(1) from None
+        except SQLAlchemyError as exc:
+            # A database that is down now may be back soon; runs are recorded once it is.
+            log.error("history database unreachable at worker start: %s", exc)
 
     def on_worker_ready(self, sender: Any = None, **_: Any) -> None:
         hostname = getattr(sender, "hostname", None) or socket.gethostname()
