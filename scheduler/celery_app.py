@@ -7,8 +7,7 @@ import pkgutil
 
 from celery import Celery
 
-from scheduler.config import Settings
-from scheduler.history.db import sqlalchemy_url
+from scheduler.config import Settings, sqlalchemy_url
 from scheduler.history.recording import Recorder
 
 

@@ -42,3 +42,18 @@ _USERINFO = re.compile(
 def mask_url(url: str) -> str:
     """The URL with its password replaced by `***` (`redis://:***@host`)."""
     return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+
+
+# The drivers we install: psycopg 3 and PyMySQL (pure Python, no client library needed).
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+
+
+def sqlalchemy_url(url: str) -> str:
+    """`postgresql://...` -> `postgresql+psycopg://...`; URLs naming a driver are kept."""
+    scheme, sep, rest = url.partition("://")
+    return f"{_DRIVERS.get(scheme, scheme)}{sep}{rest}"

@@ -8,19 +8,9 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-# The drivers we install: psycopg 3 and PyMySQL (pure Python, no client library needed).
-_DRIVERS = {
-    "postgresql": "postgresql+psycopg",
-    "postgres": "postgresql+psycopg",
-    "mysql": "mysql+pymysql",
-    "mariadb": "mariadb+pymysql",
-}
+from scheduler.config import sqlalchemy_url
 
-
-def sqlalchemy_url(url: str) -> str:
-    """`postgresql://...` -> `postgresql+psycopg://...`; URLs naming a driver are kept."""
-    scheme, sep, rest = url.partition("://")
-    return f"{_DRIVERS.get(scheme, scheme)}{sep}{rest}"
+__all__ = ["make_engine", "sqlalchemy_url"]
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -11,33 +11,25 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from scheduler.history.statuses import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    RunStatus,
+    Trigger,
+    utcnow,
+)
 
-class RunStatus(StrEnum):
-    MISSED = "missed"
-    SKIPPED = "skipped"
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    RETRYING = "retrying"
-    TIMED_OUT = "timed_out"
-    LOST = "lost"
-    REVOKED = "revoked"
-
-
-ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.RETRYING})
-FINAL_STATUSES = frozenset(RunStatus) - ACTIVE_STATUSES
-
-
-class Trigger(StrEnum):
-    SCHEDULE = "schedule"
-    CATCHUP = "catchup"
-    MANUAL = "manual"
-    API = "api"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = [
+    "ACTIVE_STATUSES",
+    "FINAL_STATUSES",
+    "Base",
+    "Heartbeat",
+    "JobState",
+    "Run",
+    "RunStatus",
+    "Trigger",
+    "utcnow",
+]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

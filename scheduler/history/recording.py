@@ -14,14 +14,15 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Task, signals
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
-from scheduler.history.db import make_engine
-from scheduler.history.models import RunStatus, Trigger, utcnow
-from scheduler.history.store import HistoryStore, NewRun
+from scheduler.history.statuses import RunStatus, Trigger, utcnow
+
+if TYPE_CHECKING:
+    from scheduler.history.store import HistoryStore
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ class Recorder:
     @property
     def store(self) -> HistoryStore:
         if self._store is None or self._pid != os.getpid():
+            # Imported here: `scheduler next` imports this module and needs no database.
+            from scheduler.history.db import make_engine
+            from scheduler.history.store import HistoryStore
+
             # A forked worker child must not share its parent's connections.
             self._store = HistoryStore(make_engine(self.database_url))
             self._pid = os.getpid()
@@ -76,6 +81,8 @@ class Recorder:
         args, kwargs = (
             (body[0], body[1]) if isinstance(body, list | tuple) and len(body) >= 2 else ((), {})
         )
+        from scheduler.history.store import NewRun
+
         now = utcnow()
         self.store.record_published(
             NewRun(
