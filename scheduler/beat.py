@@ -118,9 +118,13 @@ class Beat(Scheduler):  # type: ignore[misc]
         old = self._jobs
         self._jobs = dict(schedule.jobs)
         self._history_keep = schedule.history_keep
-        for name, job in self._jobs.items():
-            if old.get(name) == job:
-                continue  # unchanged: its heap entry stays valid
+        for name, job in schedule.jobs.items():
+            previous = old.get(name)
+            if previous is not None and previous == job:
+                # Unchanged, perhaps moved in the file: keep the object its heap entry holds,
+                # or that entry would be dropped as stale and the job would never fire again.
+                self._jobs[name] = previous
+                continue
             if not starting or name not in self._cursors:
                 # A new or edited job starts from now: editing a schedule never fires the
                 # past, and a job never seen before has no missed ticks (SPEC §5).

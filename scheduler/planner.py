@@ -67,11 +67,14 @@ def _due_ticks(job: JobSpec, cursor: datetime, now: datetime) -> tuple[list[date
     match job.schedule:
         case EverySchedule(interval=interval, anchor_at=anchor_at):
             # Jump ahead arithmetically: a long outage of a 1-second job is millions of ticks.
-            earliest = now - interval * (MISSED_RECORD_LIMIT + 1)
-            if earliest > cursor:
-                first = next_every(anchor_at, interval, cursor)
+            # Only ticks inside the start/end window exist: jumping past `end_at` would find
+            # no tick, leave the cursor behind a due tick, and the beat would loop on it.
+            first = job.next_tick(cursor)
+            until = now if job.end_at is None else min(now, job.end_at)
+            earliest = until - interval * (MISSED_RECORD_LIMIT + 1)
+            if first is not None and earliest >= first:
                 jumped = next_every(anchor_at, interval, earliest)
-                skipped = max(0, (jumped - first) // interval)
+                skipped = (jumped - first) // interval
                 cursor = jumped - interval
     ticks = []
     for tick_at in iter_ticks(job.schedule, cursor, job.start_at, job.end_at):
@@ -98,7 +101,8 @@ def plan(job: JobSpec, last_tick_at: datetime | None, now: datetime, has_active_
     on_time = [t for t in ticks if now - due_at(job, t) <= job.misfire_grace]
     late = [t for t in ticks if now - due_at(job, t) > job.misfire_grace]
     actions: list[Action] = [Action(ActionKind.MISSED, t) for t in late]
-    if late and job.misfire is Misfire.RUN_ONCE:
+    if late and job.misfire is Misfire.RUN_ONCE and not on_time:
+        # Run once for the whole outage; if a tick is on time, that run is the one.
         actions[-1] = Action(ActionKind.SEND, late[-1], catchup=True)
     elif late and job.misfire is Misfire.RUN_ALL:
         for i in range(max(0, len(late) - CATCHUP_LIMIT), len(late)):

@@ -76,7 +76,9 @@ class JobSpec:
     end_at: datetime | None = None
     description: str | None = None
     notify: NotifySpec | None = None
-    line: int = 0  # where the job is defined, for log lines
+    # Where the job is defined, for log lines; not part of what the job *is*, so moving a
+    # job within the file does not make the beat treat it as edited.
+    line: int = field(default=0, compare=False)
 
     def next_ticks(self, after: datetime, n: int = 1) -> list[datetime]:
         """The next `n` ticks strictly after `after`, within the job's start/end window."""

@@ -1,0 +1,490 @@
+"""The beat (SPEC §5) against a real Redis broker and real history databases.
+
+Time is a fake clock that the tests move; `Beat.tick()` is called after each move. What was
+dispatched is read back from where it lands: the run rows in the history database and the
+task messages in the Redis list of the job's queue.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import random
+import textwrap
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+
+import scheduler.beat
+from scheduler.beat import Beat
+from scheduler.celery_app import create_app
+from scheduler.config import Settings
+from scheduler.history.db import make_engine
+from scheduler.history.models import Run, RunStatus
+from scheduler.history.schema import upgrade
+from scheduler.history.store import HistoryStore, RunFilter, run_id_for
+from tests.services import REDIS_URL, database, require
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # on the grid of every `every` job below
+S = timedelta(seconds=1)
+M = timedelta(minutes=1)
+
+
+@pytest.fixture(autouse=True)
+def poll_the_file_on_every_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scheduler.beat, "RELOAD_EVERY", 0.0)
+
+
+class Clock:
+    """The beat's clock, moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Broker:
+    """A private Redis DB and queue; kombu keeps a queue's messages as JSON in a list."""
+
+    url: str
+    client: redis.Redis
+    queue: str
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message in the queue, oldest first (per priority: one list per level)."""
+        found = []
+        for key in sorted(self.client.keys(f"{self.queue}*")):
+            found += [json.loads(m) for m in reversed(self.client.lrange(key, 0, -1))]
+        return found
+
+    def ids(self) -> list[str]:
+        return [m["headers"]["id"] for m in self.messages()]
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    parts = urlsplit(REDIS_URL)
+    require(parts.hostname or "127.0.0.1", parts.port or 6379, "Redis")
+    url = f"{REDIS_URL}/{random.randint(10, 15)}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield Broker(url, client, f"q-{uuid.uuid4().hex}")
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def migrate(url: str) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+
+
+class Harness:
+    """A schedule file, a fake clock and the beats started on one database and broker."""
+
+    def __init__(self, tmp_path: Path, broker: Broker, database_url: str) -> None:
+        self.path = tmp_path / "schedules.yaml"
+        self.state = tmp_path / "beat-state"
+        self.broker = broker
+        self.clock = Clock(T0)
+        self.settings = Settings.from_env(
+            {
+                "SCHEDULER_BROKER_URL": broker.url,
+                "SCHEDULER_DATABASE_URL": database_url,
+                "SCHEDULER_SCHEDULE_FILE": str(self.path),
+            }
+        )
+        self.store = HistoryStore(make_engine(database_url))
+        self._beats: list[Beat] = []
+        self._mtime_ns = 0
+
+    def write(self, jobs: str) -> None:
+        """Write the schedule file with these jobs (the YAML under `jobs:`)."""
+        body = textwrap.indent(textwrap.dedent(jobs).strip("\n"), "  ")
+        self.path.write_text(
+            f"timezone: UTC\ndefaults:\n  queue: {self.broker.queue}\njobs:\n{body}\n"
+        )
+        self.touch()
+
+    def touch(self) -> None:
+        # Each write gets a later mtime, as if seconds apart: two writes within the file
+        # system's timestamp granularity could otherwise look like no change at all.
+        self._mtime_ns = max(self._mtime_ns, os.stat(self.path).st_mtime_ns) + 10**9
+        os.utime(self.path, ns=(self._mtime_ns, self._mtime_ns))
+
+    def beat(self) -> Beat:
+        """A started beat (like `celery beat` in its own process, with its own app)."""
+        app = create_app(self.settings)
+        beat = Beat(
+            app,
+            clock=self.clock,
+            settings=self.settings,
+            schedule_filename=str(self.state),
+            max_interval=1,
+        )
+        self._beats.append(beat)
+        return beat
+
+    def at(self, offset: timedelta, *beats: Beat) -> None:
+        """Move the clock to T0 + offset and let each beat tick."""
+        self.clock.now = T0 + offset
+        for beat in beats:
+            beat.tick()
+
+    def runs(self, job: str) -> list[Run]:
+        found = self.store.runs(RunFilter(job_name=job, limit=10_000))
+        return sorted(found, key=lambda run: run.tick_at or T0)
+
+    def history(self, job: str) -> list[tuple[timedelta, str, str]]:
+        """(tick offset from T0, status, trigger) of the job's runs, in tick order."""
+        return [
+            (run.tick_at - T0, run.status, run.trigger) for run in self.runs(job) if run.tick_at
+        ]
+
+    def sent(self, job: str) -> list[timedelta]:
+        """Tick offsets of the job's messages in the broker, in order."""
+        ids = {
+            run_id_for(job, run.tick_at): run.tick_at - T0 for run in self.runs(job) if run.tick_at
+        }
+        return [ids[m] for m in self.broker.ids() if m in ids]
+
+    def finish(self, job: str, offset: timedelta) -> None:
+        """What a worker records when the run of a tick succeeds."""
+        self.store.record_finished(
+            run_id_for(job, T0 + offset), RunStatus.SUCCEEDED, self.clock.now
+        )
+
+    def close(self) -> None:
+        for beat in self._beats:
+            beat.close()
+            beat.store.engine.dispose()
+            beat.app.close()
+        self.store.engine.dispose()
+
+
+@pytest.fixture
+def core(tmp_path: Path, broker: Broker, database_url: str) -> Iterator[Harness]:
+    """On SQLite, PostgreSQL and MariaDB."""
+    migrate(database_url)
+    harness = Harness(tmp_path, broker, database_url)
+    yield harness
+    harness.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def harness(request: pytest.FixtureRequest, tmp_path: Path, broker: Broker) -> Iterator[Harness]:
+    """On SQLite and PostgreSQL."""
+    with database(request.param, tmp_path) as url:
+        migrate(url)
+        harness = Harness(tmp_path, broker, url)
+        yield harness
+        harness.close()
+
+
+PING = """
+ping:
+  task: jobs.health.ping
+  every: 10s
+  overlap: allow
+"""
+
+QUEUED, MISSED, SKIPPED = RunStatus.QUEUED, RunStatus.MISSED, RunStatus.SKIPPED
+
+
+# --- dispatch -----------------------------------------------------------------------------
+
+
+def test_each_tick_is_sent_once_with_its_run_id_and_the_job_options(core: Harness) -> None:
+    core.write(
+        """
+        report:
+          task: jobs.reports.build_report
+          every: 10s
+          args: [daily]
+          kwargs: {format: json}
+          priority: 5
+          expires: 1h
+          time_limit: 10m
+          soft_time_limit: 9m
+          retry: {max: 3, backoff: 30s, backoff_max: 10m}
+          overlap: allow
+        """
+    )
+    core.clock.now = T0 + 1 * S
+    beat = core.beat()
+    beat.tick()
+    assert core.broker.messages() == []
+    for k in (1, 2, 3):
+        core.at(10 * k * S, beat, beat)  # a second tick at the same instant sends nothing
+    ticks = [T0 + 10 * S, T0 + 20 * S, T0 + 30 * S]
+    messages = core.broker.messages()
+    assert [m["headers"]["id"] for m in messages] == [run_id_for("report", t) for t in ticks]
+    for message, tick_at in zip(messages, ticks, strict=True):
+        headers, properties = message["headers"], message["properties"]
+        assert headers["task"] == "jobs.reports.build_report"
+        assert headers["expires"] == (tick_at + timedelta(hours=1)).isoformat()
+        assert headers["timelimit"] == [600.0, 540.0]
+        assert headers["scheduler_job"] == "report"
+        assert headers["scheduler_trigger"] == "schedule"
+        assert headers["scheduler_retry"] == {"max": 3, "backoff": 30.0, "backoff_max": 600.0}
+        assert properties["priority"] == 5
+        assert properties["delivery_info"]["routing_key"] == core.broker.queue
+        args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        assert (args, kwargs) == (["daily"], {"format": "json"})
+    runs = core.runs("report")
+    assert [(r.id, r.tick_at, r.status, r.trigger) for r in runs] == [
+        (run_id_for("report", t), t, QUEUED, "schedule") for t in ticks
+    ]
+    for run, tick_at in zip(runs, ticks, strict=True):
+        assert run.enqueued_at == tick_at
+        assert run.task_name == "jobs.reports.build_report"
+        assert run.queue == core.broker.queue
+        assert (run.args, run.kwargs) == (["daily"], {"format": "json"})
+
+
+def test_two_beats_on_one_database_and_broker_send_each_tick_once(harness: Harness) -> None:
+    harness.write(PING)
+    harness.clock.now = T0 + 1 * S
+    beats = [harness.beat(), harness.beat()]
+    for k in range(1, 7):
+        # Both beats tick the same instant at the same time, as two processes would.
+        harness.clock.now = T0 + 10 * k * S
+        threads = [threading.Thread(target=beat.tick) for beat in beats]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    expected = [10 * k * S for k in range(1, 7)]
+    assert sorted(harness.sent("ping")) == expected
+    assert len(harness.broker.messages()) == 6
+    assert harness.history("ping") == [(t, QUEUED, "schedule") for t in expected]
+
+
+def test_a_restart_after_downtime_applies_each_misfire_policy(harness: Harness) -> None:
+    jobs = textwrap.dedent(
+        """
+    once:
+      task: jobs.health.ping
+      every: 1m
+      misfire: run_once
+      misfire_grace: 10s
+    skip:
+      task: jobs.health.ping
+      every: 1m
+      misfire: skip
+      misfire_grace: 10s
+    all:
+      task: jobs.health.ping
+      every: 1m
+      misfire: run_all
+      misfire_grace: 10s
+      overlap: allow
+    """
+    )
+    harness.write(jobs)
+    harness.clock.now = T0 + 30 * S
+    first = harness.beat()
+    harness.at(1 * M, first)
+    harness.finish("once", 1 * M)
+    first.close()
+    # Down from T0+1m to T0+10m30s: ticks +2m .. +10m are more than 10 s late. A job added
+    # to the file meanwhile was never seen, so it has no missed ticks.
+    harness.write(jobs + "fresh:\n  task: jobs.health.ping\n  every: 1m\n")
+    harness.clock.now = T0 + 10 * M + 30 * S
+    second = harness.beat()
+    second.tick()
+    down = [k * M for k in range(2, 11)]
+    assert harness.history("once") == [
+        (1 * M, RunStatus.SUCCEEDED, "schedule"),
+        *[(t, MISSED, "schedule") for t in down[:-1]],
+        (10 * M, QUEUED, "catchup"),
+    ]
+    assert harness.history("skip") == [
+        (1 * M, QUEUED, "schedule"),
+        *[(t, MISSED, "schedule") for t in down],
+    ]
+    assert harness.history("all") == [
+        (1 * M, QUEUED, "schedule"),
+        *[(t, QUEUED, "catchup") for t in down],
+    ]
+    assert harness.history("fresh") == []
+    assert harness.sent("once") == [1 * M, 10 * M]
+    assert harness.sent("skip") == [1 * M]
+    assert harness.sent("all") == [1 * M, *down]
+    triggers = {
+        m["headers"]["id"]: m["headers"]["scheduler_trigger"] for m in harness.broker.messages()
+    }
+    assert triggers[run_id_for("once", T0 + 10 * M)] == "catchup"
+    harness.at(11 * M, second)
+    assert harness.history("fresh") == [(11 * M, QUEUED, "schedule")]
+
+
+def test_overlap_forbid_records_skipped_ticks_while_a_run_is_queued(harness: Harness) -> None:
+    harness.write("guarded:\n  task: jobs.health.ping\n  every: 10s\n")  # forbid by default
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    harness.at(10 * S, beat)
+    harness.at(20 * S, beat)  # the +10 s run is still queued: no worker took it
+    harness.at(30 * S, beat)
+    harness.finish("guarded", 10 * S)
+    harness.at(40 * S, beat)
+    assert harness.history("guarded") == [
+        (10 * S, RunStatus.SUCCEEDED, "schedule"),
+        (20 * S, SKIPPED, "schedule"),
+        (30 * S, SKIPPED, "schedule"),
+        (40 * S, QUEUED, "schedule"),
+    ]
+    assert harness.sent("guarded") == [10 * S, 40 * S]
+
+
+# --- live reload ----------------------------------------------------------------------------
+
+
+def test_a_job_added_to_the_file_is_picked_up_without_missed_ticks(harness: Harness) -> None:
+    harness.write(PING)
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    harness.at(10 * S, beat)
+    # Added while the beat runs, with a cron schedule whose earlier ticks are all past.
+    harness.write(PING + "added:\n  task: jobs.health.ping\n  cron: '* * * * *'\n")
+    harness.at(15 * S, beat)
+    assert harness.history("added") == []
+    harness.at(1 * M, beat)
+    assert harness.history("added") == [(1 * M, QUEUED, "schedule")]
+    assert harness.sent("added") == [1 * M]
+    assert harness.sent("ping") == [10 * S, 20 * S, 30 * S, 40 * S, 50 * S, 60 * S]
+
+
+def test_rewriting_the_file_leaves_unchanged_jobs_running(harness: Harness) -> None:
+    harness.write(PING)
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    harness.at(10 * S, beat)
+    harness.touch()  # saved without a change
+    harness.at(20 * S, beat)
+    # A job added above `ping` moves it down the file; its tick due now still goes out.
+    harness.write("other:\n  task: jobs.health.ping\n  every: 1h\n" + PING)
+    harness.at(30 * S, beat)
+    harness.at(40 * S, beat)
+    assert harness.sent("ping") == [10 * S, 20 * S, 30 * S, 40 * S]
+
+
+def test_an_edited_job_starts_from_now_and_never_fires_the_past(harness: Harness) -> None:
+    harness.write("report:\n  task: jobs.health.ping\n  every: 1h\n  misfire: run_all\n")
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    harness.at(30 * M, beat)
+    # Now every minute: its ticks +1m .. +30m are before the edit, neither run nor missed.
+    harness.write(
+        "report:\n  task: jobs.health.ping\n  every: 1m\n  misfire: run_all\n  priority: 7\n"
+    )
+    harness.at(30 * M + 5 * S, beat)
+    assert harness.history("report") == []
+    harness.at(31 * M, beat)
+    assert harness.history("report") == [(31 * M, QUEUED, "schedule")]
+    [message] = harness.broker.messages()
+    assert message["properties"]["priority"] == 7
+
+
+def test_an_invalid_edit_is_logged_and_the_last_valid_schedule_keeps_running(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.write(PING)
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    harness.at(10 * S, beat)
+    harness.write(
+        """
+        ping:
+          task: jobs.health.ping
+          every: 10s
+          overlap: allow
+        added:
+          task: jobs.health.ping
+          cron: '*/0 * * * *'
+        """
+    )
+    with caplog.at_level(logging.ERROR, logger="scheduler.watcher"):
+        harness.at(15 * S, beat)
+    assert "the last valid schedule keeps running" in caplog.text
+    assert f"{harness.path}:11:" in caplog.text and "jobs.added.cron" in caplog.text
+    harness.at(20 * S, beat)
+    harness.at(1 * M, beat)
+    assert harness.sent("ping") == [10 * S, 20 * S, 30 * S, 40 * S, 50 * S, 60 * S]
+    assert harness.history("added") == []
+
+
+def test_a_removed_job_stops(harness: Harness) -> None:
+    harness.write(PING + "gone:\n  task: jobs.health.ping\n  every: 10s\n  overlap: allow\n")
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    harness.at(10 * S, beat)
+    harness.write(PING)
+    harness.at(15 * S, beat)
+    harness.at(20 * S, beat)
+    harness.at(30 * S, beat)
+    assert harness.history("gone") == [(10 * S, QUEUED, "schedule")]
+    assert harness.sent("gone") == [10 * S]
+    assert harness.sent("ping") == [10 * S, 20 * S, 30 * S]
+
+
+# --- refusing to start -------------------------------------------------------------------
+
+
+def unstarted(tmp_path: Path, schedule: str, migrated: bool = True) -> Settings:
+    """Settings for a beat that must stop before it touches the broker (none listens)."""
+    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    if migrated:
+        migrate(url)
+    path = tmp_path / "schedules.yaml"
+    path.write_text(schedule)
+    return Settings.from_env(
+        {
+            "SCHEDULER_BROKER_URL": "redis://127.0.0.1:1/0",
+            "SCHEDULER_DATABASE_URL": url,
+            "SCHEDULER_SCHEDULE_FILE": str(path),
+        }
+    )
+
+
+def test_beat_refuses_to_start_on_an_invalid_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = unstarted(
+        tmp_path,
+        "jobs:\n"
+        "  a:\n    task: jobs.health.ping\n    cron: '61 * * * *'\n"
+        "  b:\n    task: jobs.nope\n    every: 1m\n",
+    )
+    with pytest.raises(SystemExit) as exc_info:
+        Beat(create_app(settings), clock=Clock(T0), settings=settings, max_interval=1)
+    assert exc_info.value.code == 1
+    err = capsys.readouterr().err
+    path = settings.schedule_file
+    assert f"{path}:4:" in err and "jobs.a.cron" in err
+    assert f"{path}:6:" in err and "jobs.b.task" in err
+
+
+def test_beat_refuses_to_start_on_a_database_that_is_not_migrated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = unstarted(tmp_path, PING, migrated=False)
+    with pytest.raises(SystemExit) as exc_info:
+        Beat(create_app(settings), clock=Clock(T0), settings=settings, max_interval=1)
+    assert exc_info.value.code == 1
+    assert "scheduler db upgrade" in capsys.readouterr().err
