@@ -9,6 +9,7 @@ from celery import Celery
 
 from scheduler.config import Settings, sqlalchemy_url
 from scheduler.history.recording import Recorder
+from scheduler.schedule_file import read_timezone
 
 
 def job_modules() -> list[str]:
@@ -33,7 +34,8 @@ def create_app(settings: Settings) -> Celery:
         accept_content=["json"],
         result_accept_content=["json"],
         enable_utc=True,
-        timezone=settings.timezone,
+        # SPEC §2: the schedule file's timezone (all times are UTC inside, enable_utc).
+        timezone=read_timezone(settings.schedule_file) or settings.timezone,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

@@ -367,7 +367,8 @@ def status(ctx: click.Context) -> None:
         for kind in ("beat", "worker"):
             alive = store.alive(kind, now, ALIVE_WITHIN)
             names = ", ".join(
-                f"{h.id} (seen {(now - h.seen_at).total_seconds():.0f}s ago)" for h in alive
+                f"{h.id} (seen {max(0.0, (now - h.seen_at).total_seconds()):.0f}s ago)"
+                for h in alive
             )
             label = f"{kind}s:"
             click.echo(f"{label:<10}{len(alive)} alive{': ' + names if names else ''}")
@@ -393,7 +394,8 @@ def _backlogs(queues: list[str]) -> dict[str, str]:
                     _, messages, consumers = channel.queue_declare(queue=queue, passive=True)
                     found[queue] = f"{messages} waiting, {consumers} consumers"
                 except Exception:
-                    found[queue] = "not declared yet (no worker has consumed it)"
+                    # Redis keeps no key for an empty queue; AMQP has none until declared.
+                    found[queue] = "0 waiting (empty or not declared yet)"
                     channel = conn.channel()
     except Exception as exc:
         return {q: f"broker unreachable: {_first_line(exc)}" for q in queues}

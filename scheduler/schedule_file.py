@@ -428,3 +428,24 @@ def _build_job(name: str, values: dict[str, _Value], file_tz: ZoneInfo, line: in
         **({"misfire_grace": v["misfire_grace"]} if "misfire_grace" in v else {}),
         **optional,
     )
+
+
+def read_timezone(path: str | os.PathLike[str]) -> str | None:
+    """The top-level `timezone` of a schedule file if it names a real zone, else None.
+
+    For the Celery app's `timezone` setting only: it does not validate the file (the beat,
+    the worker's tasks and every command do that) and so never raises for a bad one.
+    """
+    try:
+        root = read_document(Path(path))
+    except ScheduleError:
+        return None
+    if not isinstance(root, MappingNode):
+        return None
+    for entry, _ in mapping_entries(root):
+        if entry.key == "timezone" and isinstance(entry.value, ScalarNode):
+            try:
+                return parse_timezone(entry.value).key
+            except Invalid:
+                return None
+    return None

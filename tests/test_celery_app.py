@@ -61,3 +61,12 @@ def test_a_new_file_in_jobs_is_all_it_takes(
     app = create_app(Settings.from_env({}))
     assert "jobs.extra_for_test.hello" in registered_tasks(app)
     sys.modules.pop("jobs.extra_for_test", None)
+
+
+def test_app_timezone_comes_from_the_schedule_file(tmp_path: Path) -> None:
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text("timezone: Europe/Dublin\njobs: {}\n")
+    settings = Settings.from_env({"SCHEDULER_SCHEDULE_FILE": str(schedule)})
+    assert create_app(settings).conf.timezone == "Europe/Dublin"
+    schedule.write_text("timezone: Mars/Olympus\njobs: {}\n")  # invalid: the env default
+    assert create_app(settings).conf.timezone == "UTC"

@@ -182,7 +182,7 @@ class Recorder:
     # -- worker liveness, for `scheduler status` ---------------------------------------
 
     def _worker_id(self, hostname: str) -> str:
-        return f"worker@{hostname}:{os.getpid()}"
+        return f"{hostname}:{os.getpid()}"  # hostname is Celery's node name, e.g. celery@host
 
     def on_worker_init(self, **_: Any) -> None:
         """Refuse to start a worker on a history database with an older schema."""

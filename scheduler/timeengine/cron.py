@@ -86,13 +86,11 @@ class CronExpr:
 
     def day_matches(self, day: date) -> bool:
         """True if the calendar day matches the day-of-month/day-of-week fields."""
+        # Vixie cron / cronie: OR only when both fields are restricted. A field that starts
+        # with `*` still limits its own values (`*/2` is the odd days), joined with AND.
         if self.dom_restricted and self.dow_restricted:
             return self._dom_matches(day) or self._dow_matches(day)
-        if self.dom_restricted:
-            return self._dom_matches(day)
-        if self.dow_restricted:
-            return self._dow_matches(day)
-        return True
+        return self._dom_matches(day) and self._dow_matches(day)
 
     def _dom_matches(self, day: date) -> bool:
         if day.day in self.days:
@@ -123,13 +121,13 @@ class CronExpr:
         # One monthrange() per month instead of one date() per day: this is the hot path
         # of computing a next tick.
         first_weekday, ndays = calendar.monthrange(year, month)  # Monday = 0
-        if not (self.dom_restricted or self.dow_restricted):
+        if len(self.days) == 31 and len(self.weekdays) == 7:
             return list(range(1, ndays + 1))
-        dom = self._dom_days(year, month, ndays) if self.dom_restricted else set()
-        dow = self._dow_days(first_weekday, ndays) if self.dow_restricted else set()
+        dom = self._dom_days(year, month, ndays)
+        dow = self._dow_days(first_weekday, ndays)
         if self.dom_restricted and self.dow_restricted:
             return sorted(dom | dow)
-        return sorted(dom or dow)
+        return sorted(dom & dow)  # as in day_matches
 
     def _dom_days(self, year: int, month: int, ndays: int) -> set[int]:
         days = {d for d in self.days if d <= ndays}
@@ -370,8 +368,9 @@ def _parse_item(
             raise CronError(offset, f"{field.name} range {base} goes backwards ({lo} > {hi})")
     else:
         lo = _value(base, offset, field)
-        # `5/15` means from 5 to the end of the range in steps of 15, as in cronie.
-        hi = hi_limit if slash else lo
+        # `5/15` means from 5 to the end of the range in steps of 15, as in cronie. The end is
+        # 6 for day-of-week, but `7/2` is still Sunday, not an empty set that never fires.
+        hi = max(lo, hi_limit) if slash else lo
     out.values |= set(range(lo, hi + 1, step))
     return None
 
