@@ -33,6 +33,7 @@ from scheduler.history.recording import JOB_HEADER, TRIGGER_HEADER
 from scheduler.history.schema import SchemaOutOfDate, require_current
 from scheduler.history.store import HistoryStore, NewRun, run_id_for
 from scheduler.jobtask import RETRY_HEADER
+from scheduler.notify import NOTIFY_HEADER, Notifier
 from scheduler.planner import ActionKind, Plan, next_due, plan
 from scheduler.spec import JobSpec, Overlap, ScheduleFile
 from scheduler.watcher import ScheduleWatcher
@@ -88,6 +89,7 @@ class Beat(Scheduler):  # type: ignore[misc]
         self._next_purge = datetime.min.replace(tzinfo=UTC)
         self._history_keep: timedelta | None = None
         self._id = f"beat@{socket.gethostname()}:{os.getpid()}"
+        self._notifier = Notifier()
         super().__init__(app, *args, **kwargs)
 
     # -- start-up -----------------------------------------------------------------------
@@ -269,6 +271,7 @@ class Beat(Scheduler):  # type: ignore[misc]
             log.exception("beat housekeeping (heartbeat, retention) failed; will retry")
 
     def close(self) -> None:
+        self._notifier.close()
         try:
             self.store.forget_heartbeat(self._id)
         except Exception:
@@ -286,6 +289,8 @@ class Beat(Scheduler):  # type: ignore[misc]
 def message_headers(job: JobSpec, trigger: Trigger) -> dict[str, Any]:
     """Headers that tell the worker which job a message is for and how to retry it."""
     headers: dict[str, Any] = {JOB_HEADER: job.name, TRIGGER_HEADER: trigger.value}
+    if job.notify is not None:
+        headers[NOTIFY_HEADER] = {"on": list(job.notify.on), "webhook": job.notify.webhook}
     if job.retry is not None:
         headers[RETRY_HEADER] = {
             "max": job.retry.max,

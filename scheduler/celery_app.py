@@ -47,6 +47,13 @@ def create_app(settings: Settings) -> Celery:
         # Beat sends with explicit expiry; results are kept a day for `result.get()`.
         result_expires=86400,
     )
+    # The embedded SQLite broker and result backend are written by beat, the worker and its
+    # children at once; without a busy timeout SQLite fails at once with "database is
+    # locked" (a retry that cannot be re-published is then rejected and lost).
+    if settings.broker_url.startswith("sqla+sqlite"):
+        app.conf.broker_transport_options = {"connect_args": {"timeout": 30}}
+    if app.conf.result_backend.startswith("db+sqlite"):
+        app.conf.database_engine_options = {"connect_args": {"timeout": 30}}
     return app
 
 

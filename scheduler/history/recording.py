@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from celery import Task, signals
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from scheduler.history.statuses import RunStatus, Trigger, utcnow
+from scheduler.notify import NOTIFY_HEADER, Notifier, wanted
 
 if TYPE_CHECKING:
     from scheduler.history.store import HistoryStore
@@ -29,6 +31,10 @@ log = logging.getLogger(__name__)
 JOB_HEADER = "scheduler_job"
 TRIGGER_HEADER = "scheduler_trigger"
 HEARTBEAT_EVERY = 10.0
+# Notify specs of runs this process has seen, by run id. The worker parent sees every run
+# it receives but only hears of the ones that end there (hard time limits), so this is an
+# LRU, not a map that is emptied.
+_REMEMBERED_RUNS = 10_000
 
 
 class Recorder:
@@ -40,6 +46,8 @@ class Recorder:
         self._store: HistoryStore | None = None
         self._pid = 0
         self._stop = threading.Event()
+        self._notify_specs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.notifier = Notifier()
 
     @property
     def store(self) -> HistoryStore:
@@ -55,6 +63,7 @@ class Recorder:
 
     def connect(self) -> None:
         signals.before_task_publish.connect(self.on_publish, weak=False)
+        signals.task_received.connect(self.on_received, weak=False)
         signals.task_prerun.connect(self.on_prerun, weak=False)
         signals.task_success.connect(self.on_success, weak=False)
         signals.task_failure.connect(self.on_failure, weak=False)
@@ -99,6 +108,42 @@ class Recorder:
             now,
         )
 
+    def on_received(self, request: Any = None, **_: Any) -> None:
+        headers = getattr(request, "request_dict", None) or {}
+        if request is not None and headers.get(NOTIFY_HEADER):
+            self._remember(
+                request.id, headers.get(JOB_HEADER) or request.name, headers[NOTIFY_HEADER]
+            )
+
+    def _remember(self, run_id: str, job_name: str, spec: dict[str, Any] | None) -> None:
+        if not spec:
+            return
+        self._notify_specs[run_id] = {"job": job_name, **spec}
+        self._notify_specs.move_to_end(run_id)
+        while len(self._notify_specs) > _REMEMBERED_RUNS:
+            self._notify_specs.popitem(last=False)
+
+    def _finish(self, run_id: str, task_name: str, status: RunStatus, **fields: Any) -> None:
+        """Record the outcome, then notify the job's webhook if it asks for this status."""
+        now = utcnow()
+        self.store.record_finished(run_id, status, now, **fields)
+        spec = self._notify_specs.get(run_id)
+        if status is not RunStatus.RETRYING:
+            self._notify_specs.pop(run_id, None)
+        if spec and wanted(spec, status.value):
+            self.notifier.send(
+                spec["webhook"],
+                {
+                    "run_id": run_id,
+                    "job": spec["job"],
+                    "task": task_name,
+                    "status": status.value,
+                    "at": now.isoformat(),
+                    "error_type": fields.get("error_type"),
+                    "error_message": fields.get("error_message"),
+                },
+            )
+
     def on_prerun(
         self,
         task_id: str | None = None,
@@ -110,6 +155,7 @@ class Recorder:
         if task is None or task_id is None or not self.is_job_task(task.name):
             return
         request = task.request
+        self._remember(task_id, request.get(JOB_HEADER) or task.name, request.get(NOTIFY_HEADER))
         now = utcnow()
         hard_limit = (request.timelimit or (None, None))[0] or task.time_limit
         self.store.record_started(
@@ -127,7 +173,7 @@ class Recorder:
     def on_success(self, sender: Task | None = None, result: Any = None, **_: Any) -> None:
         if sender is None or not self.is_job_task(sender.name) or not sender.request.id:
             return
-        self.store.record_finished(sender.request.id, RunStatus.SUCCEEDED, utcnow(), result=result)
+        self._finish(sender.request.id, sender.name, RunStatus.SUCCEEDED, result=result)
 
     def on_failure(
         self,
@@ -140,10 +186,10 @@ class Recorder:
         if sender is None or task_id is None or not self.is_job_task(sender.name):
             return
         timed_out = isinstance(exception, TimeLimitExceeded | SoftTimeLimitExceeded)
-        self.store.record_finished(
+        self._finish(
             task_id,
+            sender.name,
             RunStatus.TIMED_OUT if timed_out else RunStatus.FAILED,
-            utcnow(),
             error_type=type(exception).__name__ if exception else None,
             error_message=str(exception) if exception else None,
             traceback=str(einfo.traceback) if einfo is not None else None,
@@ -160,10 +206,10 @@ class Recorder:
         if sender is None or request is None or not self.is_job_task(sender.name):
             return
         cause = getattr(reason, "exc", None) or reason
-        self.store.record_finished(
+        self._finish(
             request.id,
+            sender.name,
             RunStatus.RETRYING,
-            utcnow(),
             error_type=type(cause).__name__,
             error_message=str(cause),
             traceback=str(einfo.traceback) if einfo is not None else None,
@@ -177,7 +223,8 @@ class Recorder:
         if sender is not None and not self.is_job_task(sender.name):
             return
         message = "message expired before a worker started it" if expired else "revoked"
-        self.store.record_finished(request.id, RunStatus.REVOKED, utcnow(), error_message=message)
+        name = sender.name if sender is not None else getattr(request, "name", "") or ""
+        self._finish(request.id, name, RunStatus.REVOKED, error_message=message)
 
     # -- worker liveness, for `scheduler status` ---------------------------------------
 
@@ -221,6 +268,7 @@ class Recorder:
 
     def on_worker_shutdown(self, sender: Any = None, **_: Any) -> None:
         self._stop.set()
+        self.notifier.close()
         hostname = getattr(sender, "hostname", None) or socket.gethostname()
         try:
             self.store.forget_heartbeat(self._worker_id(hostname))

@@ -92,17 +92,13 @@ class System:
     def celery(self, *args: str, name: str) -> subprocess.Popen[bytes]:
         return self.start(sys.executable, "-m", "celery", "-A", "scheduler", *args, name=name)
 
-    def worker(self, name: str = "worker", concurrency: int = 2) -> subprocess.Popen[bytes]:
+    def worker(
+        self, name: str = "worker", concurrency: int = 2, queues: str = "celery"
+    ) -> subprocess.Popen[bytes]:
         return self.celery(
             "worker",
-            "-l",
-            "info",
-            "-c",
-            str(concurrency),
-            "-n",
-            f"{name}-{uuid.uuid4().hex[:6]}@%h",
-            "--without-mingle",
-            "--without-gossip",
+            *("-l", "info", "-c", str(concurrency), "-Q", queues),
+            *("-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--without-mingle", "--without-gossip"),
             name=name,
         )
 

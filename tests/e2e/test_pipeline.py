@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import REPO, System, system, wait_for
+from tests.webhook import webhook_receiver
 
 pytestmark = pytest.mark.slow
 
@@ -28,11 +29,15 @@ jobs:
     every: 2s
     overlap: allow
     retry: {max: 1, backoff: 1s}
+    notify: {on: [failed], webhook: "HOOK"}
   slowpoke:
     task: jobs.demo.slow
     every: 2s
     kwargs: {seconds: 30}
     time_limit: 1s
+    # Its own worker: a prefork child killed at a hard time limit can take a task that was
+    # just handed to it down with it (a Celery race), so the other jobs do not share it.
+    queue: slow
   manual-only:
     task: jobs.reports.build_report
     at: 2099-01-01T00:00
@@ -59,9 +64,10 @@ def _finished(system_: System, job: str, status: str, count: int) -> list[dict[s
 def test_beat_and_worker_record_every_kind_of_run(
     broker_kind: str, database_kind: str, tmp_path: Path
 ) -> None:
-    with system(broker_kind, database_kind, tmp_path) as s:
-        s.write_schedule(SCHEDULE)
+    with system(broker_kind, database_kind, tmp_path) as s, webhook_receiver() as hook:
+        s.write_schedule(SCHEDULE.replace("HOOK", hook.url))
         s.worker()
+        s.worker("slow-worker", concurrency=1, queues="slow")
         s.beat()
 
         ticks = wait_for(lambda: _finished(s, "tick", "succeeded", 4), 60, "4 succeeded ticks", s)
@@ -83,6 +89,13 @@ def test_beat_and_worker_record_every_kind_of_run(
         assert failed["error_message"] == "this job fails on purpose"
         assert "DemoFailure" in failed["traceback"]
         assert failed["attempts"] == 2  # retry: {max: 1}
+        # notify: {on: [failed]}: one POST for the failed run, none for its retry.
+        posted = wait_for(
+            lambda: [h for h in hook.received if h["run_id"] == failed["id"]], 30, "a webhook", s
+        )
+        assert posted[0]["status"] == "failed" and posted[0]["job"] == "boom"
+        assert posted[0]["error_type"] == "DemoFailure"
+        assert {h["status"] for h in hook.received} == {"failed"}
 
         timed_out = wait_for(
             lambda: _finished(s, "slowpoke", "timed_out", 1), 60, "a timed-out run", s
