@@ -8,79 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from scheduler.errors import ScheduleError, UnknownJobError
-from scheduler.fieldparsers import suggest
-from scheduler.spec import JobSpec, ScheduleFile
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class UserError(click.ClickException):
-    """A mistake of the user's (exit 1), printed as is: no `Error:` prefix, no traceback."""
-
-    exit_code = 1
-
-    def show(self, file: Any = None) -> None:
-        click.echo(self.message, err=True)
-
-
-def _remember_file(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
-    if value is not None:
-        # On the root context, where `schedule_path` looks: a subcommand's own `obj` is a new
-        # dict when the group was invoked without one (as `cli()` and CliRunner do).
-        ctx.find_root().ensure_object(dict)["file"] = value
-
-
-def file_option(func: F) -> F:
-    """`--file PATH`, accepted before or after the command name."""
-    return click.option(
-        "--file",
-        "-f",
-        type=click.Path(path_type=Path, dir_okay=False),
-        callback=_remember_file,
-        expose_value=False,
-        is_eager=True,
-        help="Schedule file (default: $SCHEDULER_SCHEDULE_FILE or ./schedules.yaml).",
-    )(func)
-
-
-def schedule_path(ctx: click.Context) -> Path:
-    from scheduler.config import Settings
-
-    chosen: Path | None = ctx.find_root().ensure_object(dict).get("file")
-    return chosen or Settings.from_env().schedule_file
-
-
-def load(path: Path) -> ScheduleFile:
-    """The validated schedule file; raises UserError listing every problem."""
-    from zoneinfo import ZoneInfo
-
-    from scheduler.celery_app import app, registered_tasks, settings
-    from scheduler.schedule_file import load_schedule
-
-    try:
-        default_tz = ZoneInfo(settings.timezone)
-    except (KeyError, ValueError):
-        raise UserError(f"SCHEDULER_TIMEZONE: unknown timezone {settings.timezone!r}") from None
-    try:
-        return load_schedule(path, registered_tasks(app), default_tz)
-    except ScheduleError as exc:
-        count = len(exc.problems)
-        raise UserError(f"{exc}\n{count} error{'s' if count != 1 else ''} in {path}") from None
-
-
-def find_job(schedule: ScheduleFile, name: str) -> JobSpec:
-    try:
-        return schedule.jobs[name]
-    except KeyError:
-        raise UnknownJobError(name, list(schedule.jobs)) from None
+from scheduler.cli_common import UserError, file_option, job_or_fail, load, schedule_path
+from scheduler.cli_ops import COMMANDS, NoHistoryYet, history_store
+from scheduler.spec import JobSpec
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,7 +51,7 @@ def next_command(ctx: click.Context, name: str, count: int, after: str | None, f
     from scheduler.timeengine.ticks import resolve_wall_time
 
     schedule = load(schedule_path(ctx))
-    job = _job_or_fail(schedule, name)
+    job = job_or_fail(schedule, name)
     if after is None:
         after_at = datetime.now(UTC)
     else:
@@ -143,13 +78,6 @@ def next_command(ctx: click.Context, name: str, count: int, after: str | None, f
     else:
         for tick in ticks:
             click.echo(tick)
-
-
-def _job_or_fail(schedule: ScheduleFile, name: str) -> JobSpec:
-    try:
-        return find_job(schedule, name)
-    except UnknownJobError as exc:
-        raise UserError(f"unknown job {name!r}{suggest(name, exc.known)}") from None
 
 
 def _schedule_text(job: JobSpec) -> str:
@@ -191,7 +119,6 @@ def jobs(ctx: click.Context) -> None:
 
 
 def _last_statuses(names: list[str]) -> dict[str, str]:
-    from scheduler.cli_ops import NoHistoryYet, history_store
     from scheduler.config import Settings
 
     try:
@@ -209,12 +136,6 @@ def main() -> None:
     cli(obj={})
 
 
-def _register() -> None:
-    # Commands that talk to the broker or the database live in their own module.
-    from scheduler.cli_ops import COMMANDS
-
-    for command in COMMANDS:
-        cli.add_command(command)
-
-
-_register()
+# Commands that talk to the broker or the database live in their own module.
+for _command in COMMANDS:
+    cli.add_command(_command)

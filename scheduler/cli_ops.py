@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from scheduler.cli import UserError, file_option, load, schedule_path
+from scheduler.cli_common import UserError, file_option, job_or_fail, load, schedule_path
 from scheduler.config import Settings, mask_url
 
 
@@ -282,11 +282,10 @@ def trigger(ctx: click.Context, name: str, wait: bool, timeout: float) -> None:
     """Enqueue a manual run of job NAME now and print its run id."""
     from scheduler.beat import message_headers
     from scheduler.celery_app import app
-    from scheduler.cli import _job_or_fail
     from scheduler.history.models import FINAL_STATUSES, RunStatus, Trigger
     from scheduler.history.store import NewRun
 
-    job = _job_or_fail(load(schedule_path(ctx)), name)
+    job = job_or_fail(load(schedule_path(ctx)), name)
     store = history_store(Settings.from_env())
     run_id = str(uuid.uuid4())
     now = datetime.now(UTC)

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from scheduler.cli_ops import parse_since
+
+REPO = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
+
+
+def _scheduler(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "schedules.yaml").write_text(
+        "jobs:\n  ping: {task: jobs.health.ping, every: 30s}\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "scheduler", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **env},
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1d", NOW - timedelta(days=1)),
+        ("90m", NOW - timedelta(minutes=90)),
+        ("2026-03-01", datetime(2026, 3, 1, tzinfo=UTC)),
+        ("2026-03-01T10:00:00+01:00", datetime(2026, 3, 1, 9, tzinfo=UTC)),
+    ],
+)
+def test_since_takes_a_duration_or_an_instant(text: str, expected: datetime) -> None:
+    assert parse_since(text, NOW) == expected
+
+
+def test_status_masks_secrets_and_fails_when_the_database_is_down(tmp_path: Path) -> None:
+    result = _scheduler(
+        tmp_path,
+        "status",
+        SCHEDULER_DATABASE_URL="postgresql://app:hunter2@127.0.0.1:1/history",
+        SCHEDULER_BROKER_URL="redis://:hunter2@127.0.0.1:1/0",
+    )
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "hunter2" not in output
+    assert "postgresql://app:***@127.0.0.1:1/history" in output
+    assert "redis://:***@127.0.0.1:1/0" in output
+    assert "unreachable" in output
+    assert "Traceback" not in output
+
+
+def test_history_on_a_fresh_machine_says_there_is_none_yet(tmp_path: Path) -> None:
+    result = _scheduler(tmp_path, "history")
+    assert result.returncode == 1
+    assert "no history yet" in result.stderr
+    assert not (tmp_path / "var").exists()  # a read leaves nothing behind
+
+
+def test_db_upgrade_then_empty_history_and_purge(tmp_path: Path) -> None:
+    upgraded = _scheduler(tmp_path, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "at revision" in upgraded.stdout
+    history = _scheduler(tmp_path, "history", "--format", "json")
+    assert history.returncode == 0 and json.loads(history.stdout) == []
+    purged = _scheduler(tmp_path, "purge", "--older-than", "30d")
+    assert purged.returncode == 0 and purged.stdout.startswith("purged 0 runs")
+    bad = _scheduler(tmp_path, "purge", "--older-than", "soon")
+    assert bad.returncode == 2
