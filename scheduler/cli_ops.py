@@ -21,6 +21,7 @@ import click
 
 from scheduler.cli_common import UserError, file_option, job_or_fail, load, schedule_path
 from scheduler.config import Settings, mask_url
+from scheduler.history.statuses import RunStatus, Trigger
 
 
 class NoHistoryYet(UserError):
@@ -114,22 +115,9 @@ def _jsonable(value: Any) -> Any:
 @click.option("--job", "job_name", help="Only this job.")
 @click.option(
     "--status",
-    type=click.Choice(
-        [
-            "missed",
-            "skipped",
-            "queued",
-            "running",
-            "succeeded",
-            "failed",
-            "retrying",
-            "timed_out",
-            "lost",
-            "revoked",
-        ]
-    ),
+    type=click.Choice([status.value for status in RunStatus]),
 )
-@click.option("--trigger", type=click.Choice(["schedule", "catchup", "manual", "api"]))
+@click.option("--trigger", type=click.Choice([trigger.value for trigger in Trigger]))
 @click.option("--since", metavar="DUR|ISO", help="Runs created since (e.g. 1d, 2026-03-01).")
 @click.option("--until", metavar="ISO", help="Runs created before this instant.")
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=50, show_default=True)
@@ -150,7 +138,6 @@ def history(
     fmt: str,
 ) -> None:
     """Runs, newest first."""
-    from scheduler.history.models import RunStatus, Trigger
     from scheduler.history.store import RunFilter
 
     now = datetime.now(UTC)

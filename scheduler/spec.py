@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler.history.statuses import RunStatus
 from scheduler.timeengine.ticks import Schedule, iter_ticks, next_ticks
 
 
@@ -22,16 +23,10 @@ class Overlap(StrEnum):
     FORBID = "forbid"
 
 
-# Statuses a notification may be sent for (SPEC §3 `notify.on`; the run statuses of §6).
-NOTIFY_STATUSES = (
-    "missed",
-    "skipped",
-    "succeeded",
-    "failed",
-    "retrying",
-    "timed_out",
-    "lost",
-    "revoked",
+# Statuses a notification may be sent for (SPEC §3 `notify.on`): every run status but the
+# two a run passes through on its way to one of these.
+NOTIFY_STATUSES = tuple(
+    status.value for status in RunStatus if status not in (RunStatus.QUEUED, RunStatus.RUNNING)
 )
 
 DEFAULT_NOTIFY_ON = ("failed", "timed_out", "lost", "missed")
