@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,7 @@ from scheduler.history.schema import SchemaOutOfDate, require_current
 from scheduler.history.store import HistoryStore, NewRun, run_id_for
 from scheduler.jobtask import RETRY_HEADER
 from scheduler.notify import NOTIFY_HEADER, Notifier
-from scheduler.planner import ActionKind, Plan, next_due, plan
+from scheduler.planner import ActionKind, next_due, plan
 from scheduler.spec import JobSpec, Overlap, ScheduleFile
 from scheduler.watcher import ScheduleWatcher
 
@@ -44,6 +45,7 @@ RELOAD_EVERY = 1.0  # seconds between checks of the schedule file
 HEARTBEAT_EVERY = timedelta(seconds=10)
 RETRY_AFTER = timedelta(seconds=1)  # after a database or broker error for one job
 PURGE_EVERY = timedelta(hours=1)
+SEND_CHUNK = 200  # runs published between two UPDATEs of their enqueued_at
 _STATUS_OF = {
     ActionKind.SEND: RunStatus.QUEUED,
     ActionKind.MISSED: RunStatus.MISSED,
@@ -115,6 +117,12 @@ class Beat(Scheduler):  # type: ignore[misc]
         now = self._clock()
         self._cursors = self.store.last_ticks()
         self._install(schedule, now, starting=True)
+        try:
+            # Connect now, not at the first due tick: that first send would pay for it.
+            self.connection.ensure_connection(max_retries=1)
+            self.producer  # noqa: B018 (a cached property that opens the channel)
+        except Exception as exc:
+            log.warning("broker not reachable at start (%s); retrying when a tick is due", exc)
 
     def _install(self, schedule: ScheduleFile, now: datetime, starting: bool = False) -> None:
         old = self._jobs
@@ -148,8 +156,6 @@ class Beat(Scheduler):  # type: ignore[misc]
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """Dispatch what is due; returns the seconds to sleep before the next call."""
-        import time
-
         now = self._clock()
         if time.monotonic() >= self._next_reload:
             self._next_reload = time.monotonic() + RELOAD_EVERY
@@ -157,46 +163,72 @@ class Beat(Scheduler):  # type: ignore[misc]
             if changed is not None:
                 self._install(changed, now)
         self._housekeeping(now)
-        self._resend_unsent(now)
+        self._send_many(self._take_unsent())
+        due_jobs = []
         while self._due and self._due[0].due_at <= now:
             due = heapq.heappop(self._due)
-            if self._jobs.get(due.job.name) is not due.job:
-                continue  # the job was removed or edited since this entry was pushed
-            self._dispatch(due.job, now)
+            if self._jobs.get(due.job.name) is due.job:  # else removed or edited since
+                due_jobs.append(due.job)
+        if due_jobs:
+            self._dispatch(due_jobs, now)
         if not self._due:
             return RELOAD_EVERY
         wait = (self._due[0].due_at - self._clock()).total_seconds()
         return max(0.0, min(wait, RELOAD_EVERY))
 
-    def _dispatch(self, job: JobSpec, now: datetime) -> None:
-        cursor = self._cursors.get(job.name, now)
+    def _dispatch(self, jobs: list[JobSpec], now: datetime) -> None:
+        """Plan, claim and send the due ticks of these jobs, all in one batch.
+
+        One query for overlap, one transaction for every claim and one UPDATE per chunk of
+        sends: a thousand jobs due at the same second cost a few round trips, not thousands.
+        """
         try:
-            active = job.overlap is Overlap.FORBID and self.store.has_active_run(job.name)
-            decided: Plan = plan(job, cursor, now, active)
-            for action in decided.actions:
-                self._apply(job, action.kind, action.tick_at, action.catchup, now)
-                self._cursors[job.name] = action.tick_at
+            forbid = [job.name for job in jobs if job.overlap is Overlap.FORBID]
+            active = self.store.active_jobs(forbid) if forbid else set()
+            plans = [
+                (job, plan(job, self._cursors.get(job.name, now), now, job.name in active))
+                for job in jobs
+            ]
+            wanted = [
+                (job, self._new_run(job, action.kind, action.tick_at, action.catchup))
+                for job, decided in plans
+                for action in decided.actions
+            ]
+            claimed = self.store.claim_many([run for _, run in wanted], now)
         except Exception:
             log.exception(
-                "job %s: could not dispatch its due ticks; retrying in %s", job.name, RETRY_AFTER
+                "could not claim the due ticks of %d jobs; retrying in %s", len(jobs), RETRY_AFTER
             )
-            self._seq += 1
-            heapq.heappush(self._due, _Due(now + RETRY_AFTER, self._seq, job, now))
+            for job in jobs:
+                self._seq += 1
+                heapq.heappush(self._due, _Due(now + RETRY_AFTER, self._seq, job, now))
             return
-        if decided.uncounted_missed:
-            log.warning(
-                "job %s: %d more missed ticks were not recorded one by one",
-                job.name,
-                decided.uncounted_missed,
-            )
-        if decided.newest_tick_at is not None:
-            self._cursors[job.name] = max(self._cursors[job.name], decided.newest_tick_at)
-        self._push(job, self._cursors[job.name])
+        for job, decided in plans:
+            if decided.uncounted_missed:
+                log.warning(
+                    "job %s: %d more missed ticks were not recorded one by one",
+                    job.name,
+                    decided.uncounted_missed,
+                )
+            if decided.newest_tick_at is not None:
+                self._cursors[job.name] = max(
+                    self._cursors.get(job.name, now), decided.newest_tick_at
+                )
+            self._push(job, self._cursors.get(job.name, now))
+        mine = [(job, run) for job, run in wanted if run.id in claimed]  # the rest: another beat
+        self._send_many(
+            [
+                _Unsent(job, run, max(now, run.tick_at or now))
+                for job, run in mine
+                if run.status is RunStatus.QUEUED
+            ]
+        )
+        for job, run in mine:
+            if run.status is not RunStatus.QUEUED:
+                self._recorded_without_run(job, run, now)
 
-    def _apply(
-        self, job: JobSpec, kind: ActionKind, tick_at: datetime, catchup: bool, now: datetime
-    ) -> None:
-        run = NewRun(
+    def _new_run(self, job: JobSpec, kind: ActionKind, tick_at: datetime, catchup: bool) -> NewRun:
+        return NewRun(
             id=run_id_for(job.name, tick_at),
             job_name=job.name,
             task_name=job.task,
@@ -207,20 +239,45 @@ class Beat(Scheduler):  # type: ignore[misc]
             args=job.args,
             kwargs=job.kwargs,
         )
-        if not self.store.claim(run, now):
-            return  # another beat claimed this tick first
-        if kind is ActionKind.MISSED:
-            log.warning("job %s: tick %s missed", job.name, tick_at.isoformat())
-        elif kind is ActionKind.SKIPPED:
-            log.info(
-                "job %s: tick %s skipped, a run is still queued or running",
-                job.name,
-                tick_at.isoformat(),
-            )
-        else:
-            self._send(_Unsent(job, run, max(now, tick_at)))
 
-    def _send(self, item: _Unsent) -> None:
+    def _recorded_without_run(self, job: JobSpec, run: NewRun, now: datetime) -> None:
+        """Log a missed or skipped tick, and notify its webhook if the job asks."""
+        tick = run.tick_at.isoformat() if run.tick_at else "?"
+        if run.status is RunStatus.MISSED:
+            log.warning("job %s: tick %s missed", job.name, tick)
+        else:
+            log.info("job %s: tick %s skipped, a run is still queued or running", job.name, tick)
+        if job.notify and run.status.value in job.notify.on:
+            self._notifier.send(
+                job.notify.webhook,
+                {
+                    "run_id": run.id,
+                    "job": job.name,
+                    "task": job.task,
+                    "status": run.status.value,
+                    "tick_at": tick,
+                    "at": now.isoformat(),
+                },
+            )
+
+    def _send_many(self, items: list[_Unsent]) -> None:
+        """Publish claimed runs; a run that cannot be published is kept and retried."""
+        total = 0
+        for start in range(0, len(items), SEND_CHUNK):
+            chunk = items[start : start + SEND_CHUNK]
+            sent = [item.run.id for item in chunk if self._publish(item)]
+            total += len(sent)
+            if not sent:
+                continue
+            try:
+                self.store.mark_enqueued_many(sent, self._clock())
+            except Exception:
+                # The messages are out; only their enqueued_at is missing from the history.
+                log.exception("could not record that %d runs were sent", len(sent))
+        if items:
+            log.info("sent %d of %d due runs", total, len(items))
+
+    def _publish(self, item: _Unsent) -> bool:
         job, run = item.job, item.run
         try:
             self.send_task(
@@ -241,14 +298,13 @@ class Beat(Scheduler):  # type: ignore[misc]
         except Exception:
             log.exception("job %s: could not publish run %s; will retry", job.name, run.id)
             self._unsent.append(item)
-            return
-        log.info("job %s: sent run %s for tick %s", job.name, run.id, run.tick_at)
-        self.store.mark_enqueued(run.id, self._clock())
+            return False
+        log.debug("job %s: sent run %s for tick %s", job.name, run.id, run.tick_at)
+        return True
 
-    def _resend_unsent(self, now: datetime) -> None:
+    def _take_unsent(self) -> list[_Unsent]:
         pending, self._unsent = self._unsent, []
-        for item in pending:
-            self._send(item)
+        return pending
 
     def _housekeeping(self, now: datetime) -> None:
         try:

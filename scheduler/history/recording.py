@@ -47,6 +47,9 @@ class Recorder:
         self._pid = 0
         self._stop = threading.Event()
         self._notify_specs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # When each run this process is executing started, so that finishing it is a single
+        # UPDATE; runs that end elsewhere (hard time limit, in the parent) read the row.
+        self._started: dict[str, Any] = {}
         self.notifier = Notifier()
 
     @property
@@ -66,6 +69,7 @@ class Recorder:
         signals.task_received.connect(self.on_received, weak=False)
         signals.task_prerun.connect(self.on_prerun, weak=False)
         signals.task_success.connect(self.on_success, weak=False)
+        signals.task_postrun.connect(self.on_postrun, weak=False)
         signals.task_failure.connect(self.on_failure, weak=False)
         signals.task_retry.connect(self.on_retry, weak=False)
         signals.task_revoked.connect(self.on_revoked, weak=False)
@@ -126,7 +130,8 @@ class Recorder:
     def _finish(self, run_id: str, task_name: str, status: RunStatus, **fields: Any) -> None:
         """Record the outcome, then notify the job's webhook if it asks for this status."""
         now = utcnow()
-        self.store.record_finished(run_id, status, now, **fields)
+        started_at = self._started.get(run_id)
+        self.store.record_finished(run_id, status, now, started_at=started_at, **fields)
         spec = self._notify_specs.get(run_id)
         if status is not RunStatus.RETRYING:
             self._notify_specs.pop(run_id, None)
@@ -158,6 +163,7 @@ class Recorder:
         self._remember(task_id, request.get(JOB_HEADER) or task.name, request.get(NOTIFY_HEADER))
         now = utcnow()
         hard_limit = (request.timelimit or (None, None))[0] or task.time_limit
+        self._started[task_id] = now
         self.store.record_started(
             task_id,
             job_name=request.get(JOB_HEADER) or task.name,
@@ -169,6 +175,10 @@ class Recorder:
             queue=(request.delivery_info or {}).get("routing_key"),
             deadline_at=now + timedelta(seconds=float(hard_limit)) if hard_limit else None,
         )
+
+    def on_postrun(self, task_id: str | None = None, **_: Any) -> None:
+        # After success/failure/retry handlers have used it.
+        self._started.pop(task_id or "", None)
 
     def on_success(self, sender: Task | None = None, result: Any = None, **_: Any) -> None:
         if sender is None or not self.is_job_task(sender.name) or not sender.request.id:

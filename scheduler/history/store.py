@@ -120,13 +120,22 @@ def _insert_ignore(conn: Connection, table: Any) -> Insert:
     return mysql.insert(table).prefix_with("IGNORE")
 
 
-def _inserted(conn: Connection, stmt: Insert) -> bool:
-    """Run an insert-or-ignore; True if it inserted a row."""
-    # rowcount of INSERT ... ON CONFLICT DO NOTHING is not reliable through every driver
-    # (psycopg reports 0 for an inserted row here), so ask for the key back where we can.
-    if conn.dialect.insert_returning:
-        return conn.execute(stmt.returning(RUNS.c.id)).first() is not None
-    return conn.execute(stmt).rowcount == 1
+def _row(run: NewRun, now: datetime) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "job_name": run.job_name,
+        "task_name": run.task_name,
+        "trigger": run.trigger,
+        "status": run.status,
+        "tick_at": run.tick_at,
+        "created_at": now,
+        "enqueued_at": run.enqueued_at,
+        "finished_at": now if run.status in FINAL_STATUSES else None,
+        "attempts": 0,
+        "queue": run.queue,
+        "args": redact(list(run.args)),
+        "kwargs": redact(dict(run.kwargs or {})),
+    }
 
 
 class HistoryStore:
@@ -139,59 +148,64 @@ class HistoryStore:
 
     def claim(self, run: NewRun, now: datetime) -> bool:
         """Insert a run row if its id is new; True if this call claimed it."""
-        row = {
-            "id": run.id,
-            "job_name": run.job_name,
-            "task_name": run.task_name,
-            "trigger": run.trigger,
-            "status": run.status,
-            "tick_at": run.tick_at,
-            "created_at": now,
-            "enqueued_at": run.enqueued_at,
-            "finished_at": now if run.status in FINAL_STATUSES else None,
-            "attempts": 0,
-            "queue": run.queue,
-            "args": redact(list(run.args)),
-            "kwargs": redact(dict(run.kwargs or {})),
-        }
+        return run.id in self.claim_many([run], now)
+
+    def claim_many(self, runs: Sequence[NewRun], now: datetime) -> set[str]:
+        """Insert the run rows whose ids are new, in one transaction; returns their ids.
+
+        Ticks of rows claimed here advance their job's `job_state.last_tick_at`.
+        """
+        if not runs:
+            return set()
+        rows = [_row(run, now) for run in runs]
         with self.engine.begin() as conn:
-            claimed = _inserted(conn, _insert_ignore(conn, RUNS).values(**row))
-            if claimed and run.tick_at is not None:
-                self._advance_state(conn, run.job_name, run.tick_at, now)
+            stmt = _insert_ignore(conn, RUNS)
+            if conn.dialect.insert_returning:
+                # rowcount of INSERT ... ON CONFLICT DO NOTHING is not reliable through every
+                # driver (psycopg reports 0 for an inserted row), so ask for the keys back.
+                claimed = set(conn.execute(stmt.returning(RUNS.c.id), rows).scalars())
+            else:  # MySQL/MariaDB: INSERT IGNORE one row at a time, still one transaction
+                claimed = {row["id"] for row in rows if conn.execute(stmt, row).rowcount == 1}
+            newest: dict[str, datetime] = {}
+            for run in runs:
+                if run.id in claimed and run.tick_at is not None:
+                    newest[run.job_name] = max(newest.get(run.job_name, run.tick_at), run.tick_at)
+            if newest:
+                self._advance_state(conn, newest, now)
         return claimed
 
-    def _advance_state(
-        self, conn: Connection, job_name: str, tick_at: datetime, now: datetime
-    ) -> None:
+    def _advance_state(self, conn: Connection, newest: dict[str, datetime], now: datetime) -> None:
         name = conn.dialect.name
-        values = {"job_name": job_name, "last_tick_at": tick_at, "updated_at": now}
+        params = [
+            {"job_name": job, "last_tick_at": at, "updated_at": now} for job, at in newest.items()
+        ]
         if name in ("postgresql", "sqlite"):
-            dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
-            stmt = dialect_insert(STATES).values(**values)
+            stmt = (postgresql.insert if name == "postgresql" else sqlite.insert)(STATES)
             greatest = func.greatest if name == "postgresql" else func.max
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["job_name"],
-                    set_={
-                        "last_tick_at": greatest(STATES.c.last_tick_at, stmt.excluded.last_tick_at),
-                        "updated_at": stmt.excluded.updated_at,
-                    },
-                )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["job_name"],
+                set_={
+                    "last_tick_at": greatest(STATES.c.last_tick_at, stmt.excluded.last_tick_at),
+                    "updated_at": stmt.excluded.updated_at,
+                },
             )
         else:
-            stmt = mysql.insert(STATES).values(**values)
-            conn.execute(
-                stmt.on_duplicate_key_update(
-                    last_tick_at=func.greatest(STATES.c.last_tick_at, stmt.inserted.last_tick_at),
-                    updated_at=stmt.inserted.updated_at,
-                )
+            my = mysql.insert(STATES)
+            stmt = my.on_duplicate_key_update(
+                last_tick_at=func.greatest(STATES.c.last_tick_at, my.inserted.last_tick_at),
+                updated_at=my.inserted.updated_at,
             )
+        conn.execute(stmt, params)
 
     def mark_enqueued(self, run_id: str, at: datetime) -> None:
+        self.mark_enqueued_many([run_id], at)
+
+    def mark_enqueued_many(self, run_ids: Sequence[str], at: datetime) -> None:
+        """Record that these runs were published at `at` (runs already marked keep theirs)."""
         with self.engine.begin() as conn:
             conn.execute(
                 update(RUNS)
-                .where(RUNS.c.id == run_id, RUNS.c.enqueued_at.is_(None))
+                .where(RUNS.c.id.in_(list(run_ids)), RUNS.c.enqueued_at.is_(None))
                 .values(enqueued_at=at)
             )
 
@@ -202,6 +216,21 @@ class HistoryStore:
                 name: at
                 for name, at in conn.execute(select(STATES.c.job_name, STATES.c.last_tick_at))
             }
+
+    def active_jobs(self, job_names: Sequence[str]) -> set[str]:
+        """Those of the jobs that have a run queued, running or waiting to retry."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(job_names), 500):
+                chunk = list(job_names[start : start + 500])
+                found.update(
+                    conn.execute(
+                        select(RUNS.c.job_name)
+                        .where(RUNS.c.job_name.in_(chunk), RUNS.c.status.in_(list(ACTIVE_STATUSES)))
+                        .distinct()
+                    ).scalars()
+                )
+        return found
 
     def has_active_run(self, job_name: str) -> bool:
         """True if a run of the job is queued, running or waiting to retry."""
@@ -278,10 +307,18 @@ class HistoryStore:
         error_type: str | None = None,
         error_message: str | None = None,
         traceback: str | None = None,
+        started_at: datetime | None = None,
     ) -> None:
-        """Record the outcome of a run; its duration is from started_at to `at`."""
+        """Record the outcome of a run; its duration is from started_at to `at`.
+
+        Pass `started_at` when the caller knows it (the worker child that ran the task) to
+        save a round trip; otherwise it is read from the row.
+        """
         with self.engine.begin() as conn:
-            started_at = conn.execute(select(RUNS.c.started_at).where(RUNS.c.id == run_id)).scalar()
+            if started_at is None:
+                started_at = conn.execute(
+                    select(RUNS.c.started_at).where(RUNS.c.id == run_id)
+                ).scalar()
             values: dict[str, Any] = {
                 "status": status,
                 "finished_at": at if status in FINAL_STATUSES else None,

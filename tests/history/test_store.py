@@ -190,3 +190,22 @@ def test_heartbeats(store: HistoryStore) -> None:
         b.id for b in store.alive("beat", T0 + timedelta(seconds=10), timedelta(seconds=30))
     ] == ["beat@h:1"]
     assert store.alive("worker", T0, timedelta(seconds=30)) == []
+
+
+def test_claim_many_returns_only_the_new_ticks_and_advances_each_job(store: HistoryStore) -> None:
+    store.claim(tick_run("a", T0), T0)
+    batch = [tick_run("a", T0), tick_run("a", T0 + timedelta(minutes=1)), tick_run("b", T0)]
+    claimed = store.claim_many(batch, T0)
+    assert claimed == {run_id_for("a", T0 + timedelta(minutes=1)), run_id_for("b", T0)}
+    assert store.claim_many(batch, T0) == set()  # a second beat gets nothing
+    assert store.last_ticks() == {"a": T0 + timedelta(minutes=1), "b": T0}
+    store.mark_enqueued_many(sorted(claimed), T0 + timedelta(seconds=1))
+    assert {r.id for r in store.runs(RunFilter()) if r.enqueued_at is not None} == claimed
+
+
+def test_active_jobs_finds_queued_and_running_runs_only(store: HistoryStore) -> None:
+    store.claim(tick_run("queued", T0), T0)
+    store.claim(tick_run("done", T0), T0)
+    store.record_finished(run_id_for("done", T0), RunStatus.SUCCEEDED, T0)
+    store.claim(tick_run("missed", T0, RunStatus.MISSED), T0)
+    assert store.active_jobs(["queued", "done", "missed", "unknown"]) == {"queued"}
