@@ -45,6 +45,12 @@ RELOAD_EVERY = 1.0  # seconds between checks of the schedule file
 HEARTBEAT_EVERY = timedelta(seconds=10)
 RETRY_AFTER = timedelta(seconds=1)  # after a database or broker error for one job
 PURGE_EVERY = timedelta(hours=1)
+REAP_EVERY = timedelta(seconds=15)
+RECOVER_EVERY = timedelta(seconds=5)
+# A claimed run not recorded as sent this long after its claim is sent again by any beat:
+# the beat that claimed it probably stopped between claiming and publishing. A duplicate
+# message is harmless: the worker checks the run's row before running it.
+UNSENT_AFTER = timedelta(seconds=10)
 SEND_CHUNK = 200  # runs published between two UPDATEs of their enqueued_at
 _STATUS_OF = {
     ActionKind.SEND: RunStatus.QUEUED,
@@ -89,6 +95,8 @@ class Beat(Scheduler):  # type: ignore[misc]
         self._next_reload = 0.0
         self._next_heartbeat = datetime.min.replace(tzinfo=UTC)
         self._next_purge = datetime.min.replace(tzinfo=UTC)
+        self._next_reap = datetime.min.replace(tzinfo=UTC)
+        self._next_recover = datetime.min.replace(tzinfo=UTC)
         self._history_keep: timedelta | None = None
         self._id = f"beat@{socket.gethostname()}:{os.getpid()}"
         self._notifier = Notifier()
@@ -323,8 +331,62 @@ class Beat(Scheduler):  # type: ignore[misc]
                 purged = self.store.purge(now - self._history_keep)
                 if purged:
                     log.info("purged %d runs older than %s", purged, self._history_keep)
+            if now >= self._next_reap:
+                self._next_reap = now + REAP_EVERY
+                self._reap(now)
+            if now >= self._next_recover:
+                self._next_recover = now + RECOVER_EVERY
+                self._recover_unsent(now)
         except Exception:
-            log.exception("beat housekeeping (heartbeat, retention) failed; will retry")
+            log.exception("beat housekeeping (heartbeat, retention, reaper) failed; will retry")
+
+    def _reap(self, now: datetime) -> None:
+        for run_id, job_name in self.store.reap(now, self._settings.worker_timeout):
+            log.warning("job %s: run %s lost (its worker stopped)", job_name, run_id)
+            job = self._jobs.get(job_name)
+            if job is not None and job.notify and RunStatus.LOST.value in job.notify.on:
+                self._notifier.send(
+                    job.notify.webhook,
+                    {
+                        "run_id": run_id,
+                        "job": job_name,
+                        "task": job.task,
+                        "status": "lost",
+                        "at": now.isoformat(),
+                    },
+                )
+
+    def _recover_unsent(self, now: datetime) -> None:
+        """Send again the runs claimed (by any beat) but never recorded as sent."""
+        retrying = {item.run.id for item in self._unsent}
+        items = []
+        for row in self.store.unsent(now - UNSENT_AFTER):
+            job = self._jobs.get(row.job_name)
+            if row.id in retrying:
+                continue
+            if job is None:
+                self.store.record_finished(
+                    row.id,
+                    RunStatus.LOST,
+                    now,
+                    error_message="claimed but never sent, and its job left the schedule",
+                )
+                continue
+            run = NewRun(
+                id=row.id,
+                job_name=job.name,
+                task_name=job.task,
+                trigger=row.trigger,
+                status=RunStatus.QUEUED,
+                tick_at=row.tick_at,
+                queue=row.queue,
+                args=job.args,
+                kwargs=job.kwargs,
+            )
+            items.append(_Unsent(job, run, now))
+        if items:
+            log.warning("sending again %d runs claimed but never recorded as sent", len(items))
+            self._send_many(items)
 
     def close(self) -> None:
         self._notifier.close()

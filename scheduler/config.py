@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 VAR_DIR = Path("var")
@@ -18,6 +19,8 @@ class Settings:
     database_url: str
     result_backend: str
     timezone: str
+    # A worker silent for this long is taken to be dead: its running runs become `lost`.
+    worker_timeout: timedelta = timedelta(seconds=60)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -30,6 +33,7 @@ class Settings:
             database_url=database_url,
             result_backend=env.get("SCHEDULER_RESULT_BACKEND") or f"db+{database_url}",
             timezone=env.get("SCHEDULER_TIMEZONE") or "UTC",
+            worker_timeout=timedelta(seconds=float(env.get("SCHEDULER_WORKER_TIMEOUT") or 60)),
         )
 
 

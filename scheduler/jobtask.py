@@ -7,10 +7,13 @@ failed run with exponential backoff: backoff * 2**retries, capped at backoff_max
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Task
 from celery.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+
+log = logging.getLogger(__name__)
 
 RETRY_HEADER = "scheduler_retry"
 _NOT_RETRIED = (Retry, Ignore, Reject, SoftTimeLimitExceeded, TimeLimitExceeded)
@@ -26,6 +29,10 @@ def retry_countdown(policy: dict[str, Any], retries: int) -> float:
 
 class JobTask(Task):  # type: ignore[misc]
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self.request, "scheduler_duplicate", False):
+            # The history says this run already finished or is running on a live worker.
+            log.info("%s[%s]: duplicate delivery, not run again", self.name, self.request.id)
+            raise Ignore()
         try:
             return super().__call__(*args, **kwargs)
         except _NOT_RETRIED:

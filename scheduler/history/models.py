@@ -101,6 +101,9 @@ class Run(Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(255))
+    # The worker process (its heartbeat id) that runs it: tells a redelivery after a crash
+    # (that process is gone) from a duplicate message (that process is alive and busy).
+    worker_process: Mapped[str | None] = mapped_column(String(255))
     queue: Mapped[str | None] = mapped_column(String(200))
     args: Mapped[Any] = mapped_column(JSON, nullable=True)
     kwargs: Mapped[Any] = mapped_column(JSON, nullable=True)

@@ -50,6 +50,7 @@ class Recorder:
         # When each run this process is executing started, so that finishing it is a single
         # UPDATE; runs that end elsewhere (hard time limit, in the parent) read the row.
         self._started: dict[str, Any] = {}
+        self.process_id: str | None = None  # "celery@host:pid" of the worker main process
         self.notifier = Notifier()
 
     @property
@@ -163,18 +164,24 @@ class Recorder:
         self._remember(task_id, request.get(JOB_HEADER) or task.name, request.get(NOTIFY_HEADER))
         now = utcnow()
         hard_limit = (request.timelimit or (None, None))[0] or task.time_limit
-        self._started[task_id] = now
-        self.store.record_started(
+        started = self.store.record_started(
             task_id,
             job_name=request.get(JOB_HEADER) or task.name,
             task_name=task.name,
             worker=request.hostname,
+            worker_process=self.process_id or f"{request.hostname}:{os.getpid()}",
+            redelivered=bool((request.delivery_info or {}).get("redelivered")),
             at=now,
             args=args or (),
             kwargs=kwargs or {},
             queue=(request.delivery_info or {}).get("routing_key"),
             deadline_at=now + timedelta(seconds=float(hard_limit)) if hard_limit else None,
         )
+        if started:
+            self._started[task_id] = now
+        else:
+            # Read by JobTask.__call__, which then ends the delivery without running the job.
+            request.scheduler_duplicate = True
 
     def on_postrun(self, task_id: str | None = None, **_: Any) -> None:
         # After success/failure/retry handlers have used it.
@@ -238,17 +245,21 @@ class Recorder:
 
     # -- worker liveness, for `scheduler status` ---------------------------------------
 
-    def _worker_id(self, hostname: str) -> str:
-        return f"{hostname}:{os.getpid()}"  # hostname is Celery's node name, e.g. celery@host
-
-    def on_worker_init(self, **_: Any) -> None:
-        """Refuse to start a worker on a history database with an older schema."""
+    def on_worker_init(self, sender: Any = None, **_: Any) -> None:
+        """Name this worker process; refuse to start on a history database with an old schema."""
         from sqlalchemy.exc import SQLAlchemyError
 
         from scheduler.history.schema import SchemaOutOfDate, require_current
 
+        hostname = getattr(sender, "hostname", None) or socket.gethostname()
+        # Set before the pool forks, so the children record runs under their parent's name:
+        # the parent is the one that writes heartbeats.
+        self.process_id = f"{hostname}:{os.getpid()}"
         try:
             require_current(self.store.engine)
+            # Alive from the start: a run it takes before the heartbeat thread's first beat
+            # must not look like one whose worker is gone.
+            self.store.heartbeat(self.process_id, "worker", hostname, os.getpid(), utcnow())
         except SchemaOutOfDate as exc:
             log.critical("worker refuses to start: %s", exc)
             print(exc, file=sys.stderr)
@@ -270,7 +281,12 @@ class Recorder:
         while not self._stop.is_set():
             try:
                 self.store.heartbeat(
-                    self._worker_id(hostname), "worker", hostname, os.getpid(), utcnow()
+                    self.process_id or f"{hostname}:{os.getpid()}",
+                    "worker",
+                    hostname,
+                    os.getpid(),
+                    utcnow(),
+                    detail=_active_run_ids(),
                 )
             except Exception:
                 log.exception("could not record the worker heartbeat in the history database")
@@ -281,6 +297,13 @@ class Recorder:
         self.notifier.close()
         hostname = getattr(sender, "hostname", None) or socket.gethostname()
         try:
-            self.store.forget_heartbeat(self._worker_id(hostname))
+            self.store.forget_heartbeat(self.process_id or f"{hostname}:{os.getpid()}")
         except Exception:
             log.exception("could not remove the worker heartbeat from the history database")
+
+
+def _active_run_ids() -> str:
+    """Ids of the tasks this worker is executing, for the reaper (comma-separated)."""
+    from celery.worker import state
+
+    return ",".join(sorted(request.id for request in list(state.active_requests)))

@@ -31,6 +31,9 @@ from scheduler.history.models import (
     utcnow,
 )
 
+# A worker process that has written no heartbeat for this long is taken to be gone
+# (workers write one every 10 s).
+PROCESS_ALIVE_WITHIN = timedelta(seconds=30)
 RESULT_LIMIT = 64 * 1024  # bytes of JSON kept per result; a huge return value is cut
 _SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|api_?key|auth|credential|private", re.I)
 _RUN_ID_NAMESPACE = uuid.UUID("8a7c4c34-0c69-4b68-9d0d-2f1b1f0e6c11")
@@ -256,46 +259,149 @@ class HistoryStore:
         task_name: str,
         worker: str | None,
         at: datetime,
+        worker_process: str | None = None,
+        redelivered: bool = False,
         args: Sequence[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
         queue: str | None = None,
         deadline_at: datetime | None = None,
-    ) -> None:
-        """Mark a run running (attempts + 1); a run never published through us is created."""
-        active = [RunStatus.QUEUED, RunStatus.RETRYING, RunStatus.RUNNING]
+    ) -> bool:
+        """Mark a run running (attempts + 1); False if this delivery must not run it.
+
+        A run's message can arrive twice: a beat re-sends a claim it cannot prove was
+        published, and a broker redelivers a message whose consumer died. The row decides:
+        a finished run is not run again; a running one is taken over only by a redelivery
+        (the broker saw the first delivery end unacknowledged: its worker died) or when the
+        worker process holding it has stopped heartbeating. Any other copy is a duplicate.
+        A run never published through us is created here, as trigger `api`.
+        """
+        values = {
+            "status": RunStatus.RUNNING,
+            "started_at": at,
+            "worker": worker,
+            "worker_process": worker_process,
+            "attempts": RUNS.c.attempts + 1,
+            "deadline_at": deadline_at,
+            "enqueued_at": func.coalesce(RUNS.c.enqueued_at, at),
+            "finished_at": None,
+        }
+        startable = [RunStatus.QUEUED, RunStatus.RETRYING, RunStatus.LOST]
         with self.engine.begin() as conn:
-            changed = conn.execute(
-                update(RUNS)
-                .where(RUNS.c.id == run_id, RUNS.c.status.in_(active))
-                .values(
-                    status=RunStatus.RUNNING,
-                    started_at=at,
-                    worker=worker,
-                    attempts=RUNS.c.attempts + 1,
-                    deadline_at=deadline_at,
-                    enqueued_at=func.coalesce(RUNS.c.enqueued_at, at),
+            by_id = RUNS.c.id == run_id
+            if conn.execute(
+                update(RUNS).where(by_id, RUNS.c.status.in_(startable)).values(**values)
+            ).rowcount:
+                return True
+            row = conn.execute(select(RUNS.c.status, RUNS.c.worker_process).where(by_id)).first()
+            if row is None:
+                conn.execute(
+                    _insert_ignore(conn, RUNS).values(
+                        id=run_id,
+                        job_name=job_name,
+                        task_name=task_name,
+                        trigger=Trigger.API,
+                        status=RunStatus.RUNNING,
+                        created_at=at,
+                        enqueued_at=at,
+                        started_at=at,
+                        attempts=1,
+                        worker=worker,
+                        worker_process=worker_process,
+                        queue=queue,
+                        args=redact(list(args)),
+                        kwargs=redact(dict(kwargs or {})),
+                        deadline_at=deadline_at,
+                    )
                 )
-            ).rowcount
-            if changed:
-                return
-            conn.execute(
-                _insert_ignore(conn, RUNS).values(
-                    id=run_id,
-                    job_name=job_name,
-                    task_name=task_name,
-                    trigger=Trigger.API,
-                    status=RunStatus.RUNNING,
-                    created_at=at,
-                    enqueued_at=at,
-                    started_at=at,
-                    attempts=1,
-                    worker=worker,
-                    queue=queue,
-                    args=redact(list(args)),
-                    kwargs=redact(dict(kwargs or {})),
-                    deadline_at=deadline_at,
-                )
+                return True
+            status, holder = RunStatus(row[0]), row[1]
+            if status is not RunStatus.RUNNING:
+                return False  # finished (or skipped/missed): a duplicate message
+            if not redelivered and holder is not None and self._process_alive(conn, holder, at):
+                return False  # being run right now by a live worker
+            # Its worker is gone: take it over, unless another delivery just did.
+            holder_is = (
+                RUNS.c.worker_process.is_(None)
+                if holder is None
+                else RUNS.c.worker_process == holder
             )
+            taken = conn.execute(
+                update(RUNS)
+                .where(by_id, RUNS.c.status == RunStatus.RUNNING, holder_is)
+                .values(**values)
+            ).rowcount
+            return bool(taken)
+
+    def _process_alive(self, conn: Connection, process_id: str, now: datetime) -> bool:
+        seen = conn.execute(
+            select(HEARTBEATS.c.seen_at).where(HEARTBEATS.c.id == process_id)
+        ).scalar()
+        return seen is not None and seen >= now - PROCESS_ALIVE_WITHIN
+
+    def reap(self, now: datetime, worker_timeout: timedelta) -> list[tuple[str, str]]:
+        """Mark `lost` the runs left `running` by a worker that is gone or forgot them.
+
+        Lost: the worker process stopped heartbeating; or it heartbeats but no longer lists
+        the run among the tasks it is executing (a pool child died and the message was not
+        redelivered); or the run is far past its time limit. Only runs started more than
+        `worker_timeout` ago are looked at. Returns (run id, job name) of each.
+        """
+        since = now - worker_timeout
+        with self.engine.begin() as conn:
+            beats = {
+                process: (seen, detail or "")
+                for process, seen, detail in conn.execute(
+                    select(HEARTBEATS.c.id, HEARTBEATS.c.seen_at, HEARTBEATS.c.detail).where(
+                        HEARTBEATS.c.kind == "worker"
+                    )
+                )
+            }
+            candidates = conn.execute(
+                select(RUNS.c.id, RUNS.c.job_name, RUNS.c.worker_process, RUNS.c.deadline_at).where(
+                    RUNS.c.status == RunStatus.RUNNING, RUNS.c.started_at < since
+                )
+            ).all()
+            lost = []
+            for run_id, job_name, holder, deadline_at in candidates:
+                seen, active = beats.get(holder or "", (None, ""))
+                if deadline_at is not None and deadline_at < since:
+                    why = "ran far past its time limit"
+                elif holder is not None and (seen is None or seen < since):
+                    why = f"its worker {holder} stopped"
+                elif holder is not None and seen is not None and seen >= since:
+                    if run_id in active.split(","):
+                        continue
+                    why = f"its worker {holder} is no longer running it"
+                else:
+                    continue
+                conn.execute(
+                    update(RUNS)
+                    .where(RUNS.c.id == run_id, RUNS.c.status == RunStatus.RUNNING)
+                    .values(
+                        status=RunStatus.LOST,
+                        finished_at=now,
+                        error_type="WorkerLost",
+                        error_message=f"{why}; a redelivery would run it again",
+                    )
+                )
+                lost.append((run_id, job_name))
+        return lost
+
+    def unsent(self, created_before: datetime, limit: int = 500) -> list[Run]:
+        """Claimed runs that no beat has recorded as published: candidates to send again."""
+        query = (
+            select(Run)
+            .where(
+                Run.status == RunStatus.QUEUED,
+                Run.enqueued_at.is_(None),
+                Run.created_at < created_before,
+                Run.trigger.in_([Trigger.SCHEDULE, Trigger.CATCHUP, Trigger.MANUAL]),
+            )
+            .order_by(Run.created_at)
+            .limit(limit)
+        )
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
 
     def record_finished(
         self,
