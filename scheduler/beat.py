@@ -3,11 +3,22 @@
 Thin glue, and the one place that reads the clock: load (and live-reload) the file, ask the
 planner what is due, claim each tick in the history database, send the claimed ones.
 
-Order of a dispatch, and why it is safe with several beats: the claim (INSERT of the run
-row with its deterministic id) commits *before* the message is published, so two beats can
-never both publish a tick: the second INSERT fails. A beat that dies after claiming and
-before publishing leaves a `queued` row with no `enqueued_at`; it is re-sent by this process
-while it lives (`_unsent`), and the message carries the same task id wherever it is sent.
+Why a tick runs exactly once, with any number of beats and crashes anywhere:
+1. Claim, then publish, then mark sent. The claim is the INSERT of the tick's run row, whose
+   primary key is derived from (job, tick instant); it commits before anything is
+   published, so of two beats racing for a tick only the one whose INSERT succeeded
+   publishes it. No tick is ever published by a beat that did not claim it.
+2. A beat can die after the claim and before (or during) the publish. Then the row stays
+   `queued` with no `enqueued_at`, and every beat re-sends such rows after UNSENT_AFTER
+   (`_recover_unsent`): nothing claimed is lost. The re-send may duplicate a message the
+   dead beat did publish, or one a slow live beat is still about to mark.
+3. Duplicates are therefore possible at the broker, never at the job: the message carries
+   the run id, and the worker starts a run only through a conditional UPDATE of its row
+   (`HistoryStore.record_started`). A copy that finds the run finished, or running on a
+   live worker, is acknowledged without running; a broker redelivery (its first delivery
+   ended unacknowledged: the worker died) takes the run over with attempts + 1.
+4. A run whose worker died without a redelivery is ended `lost` by the reaper
+   (`HistoryStore.reap`, run here), so no row stays `running` for ever.
 """
 
 from __future__ import annotations
