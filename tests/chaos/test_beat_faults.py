@@ -1,0 +1,59 @@
+"""Beats killed with SIGKILL at random moments while ticks are due: every tick still runs
+exactly once. Bounded in time; kills only the beats it started."""
+
+from __future__ import annotations
+
+import random
+import re
+import signal
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import system, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.chaos]
+
+RUN_FOR = 35.0  # seconds of killing and restarting
+
+
+def test_beats_killed_at_random_lose_and_double_no_tick(tmp_path: Path) -> None:
+    rng = random.Random(20261126)
+    with system("redis", "postgresql", tmp_path) as s:
+        s.write_schedule(
+            "jobs:\n"
+            "  every-second: {task: jobs.demo.noop, every: 1s, overlap: allow}\n"
+            "  every-2s: {task: jobs.demo.noop, every: 2s, overlap: allow}\n"
+        )
+        s.worker(concurrency=2)
+        beats = [s.beat("beat-0"), s.beat("beat-1")]
+        wait_for(lambda: len(s.history("--job", "every-second")) >= 2, 60, "the first ticks", s)
+        started = time.monotonic()
+        kills = 0
+        while time.monotonic() - started < RUN_FOR:
+            time.sleep(rng.uniform(1.0, 4.0))
+            victim = rng.randrange(len(beats))
+            s.stop(beats[victim], signal.SIGKILL)
+            kills += 1
+            time.sleep(rng.uniform(0.0, 2.0))
+            beats[victim] = s.beat(f"beat-{victim}-{kills}")
+        time.sleep(5)
+        for beat in beats:
+            s.stop(beat)  # warm stop: the window below ends before this
+
+        def settled() -> list[dict[str, object]] | None:
+            rows = s.history("--job", "every-second")
+            return rows if all(r["status"] == "succeeded" for r in rows) else None
+
+        rows = wait_for(settled, 60, "every run to finish", s)
+        ticks = sorted(datetime.fromisoformat(str(r["tick_at"])) for r in rows)
+        assert len(ticks) >= RUN_FOR
+        assert {b - a for a, b in pairwise(ticks)} == {timedelta(seconds=1)}, "a tick is missing"
+        assert all(r["attempts"] == 1 for r in rows)
+        executed = Counter(re.findall(r"Task jobs\.demo\.noop\[([0-9a-f-]+)\] succeeded", s.logs()))
+        assert executed and max(executed.values()) == 1, "a run was executed twice"
+        assert kills >= 8
