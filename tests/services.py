@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,19 @@ MARIADB_ADMIN = os.environ.get(
 )
 REDIS_URL = os.environ.get("SCHEDULER_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 AMQP_URL = os.environ.get("SCHEDULER_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
+
+
+def wait_port(host: str, port: int, timeout: float = 30.0) -> None:
+    """Wait until host:port accepts connections (a server that was just restarted)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def require(host: str, port: int, name: str) -> None:
@@ -46,12 +60,12 @@ def database(kind: str, tmp_path: Path) -> Iterator[str]:
     name = f"sched_{uuid.uuid4().hex[:12]}"
     if kind == "postgresql":
         require("127.0.0.1", 5432, "PostgreSQL")
-        admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+        admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
         url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
         drop = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     else:
         require("127.0.0.1", 3306, "MariaDB")
-        admin = create_engine(MARIADB_ADMIN, isolation_level="AUTOCOMMIT")
+        admin = create_engine(MARIADB_ADMIN, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
         url = MARIADB_ADMIN.rsplit("/", 1)[0] + f"/{name}"
         drop = f"DROP DATABASE IF EXISTS {name}"
     with admin.connect() as conn:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Task, signals
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
+from scheduler.history.buffer import WriteBuffer
 from scheduler.history.statuses import RunStatus, Trigger, utcnow
 from scheduler.notify import NOTIFY_HEADER, Notifier, wanted
 
@@ -50,6 +51,8 @@ class Recorder:
         # When each run this process is executing started, so that finishing it is a single
         # UPDATE; runs that end elsewhere (hard time limit, in the parent) read the row.
         self._started: dict[str, Any] = {}
+        self._buffer: WriteBuffer | None = None
+        self._buffer_pid = 0
         self.process_id: str | None = None  # "celery@host:pid" of the worker main process
         self.notifier = Notifier()
 
@@ -65,6 +68,13 @@ class Recorder:
             self._pid = os.getpid()
         return self._store
 
+    @property
+    def buffer(self) -> WriteBuffer:
+        if self._buffer is None or self._buffer_pid != os.getpid():
+            # One per process: a lock or queue copied by fork is not this process's.
+            self._buffer, self._buffer_pid = WriteBuffer(), os.getpid()
+        return self._buffer
+
     def connect(self) -> None:
         signals.before_task_publish.connect(self.on_publish, weak=False)
         signals.task_received.connect(self.on_received, weak=False)
@@ -77,6 +87,7 @@ class Recorder:
         signals.worker_init.connect(self.on_worker_init, weak=False)
         signals.worker_ready.connect(self.on_worker_ready, weak=False)
         signals.worker_shutdown.connect(self.on_worker_shutdown, weak=False)
+        signals.worker_process_shutdown.connect(self.on_process_shutdown, weak=False)
 
     def on_publish(
         self,
@@ -98,19 +109,22 @@ class Recorder:
         from scheduler.history.store import NewRun
 
         now = utcnow()
-        self.store.record_published(
-            NewRun(
-                id=headers["id"],
-                job_name=task_name,
-                task_name=task_name,
-                trigger=Trigger.API,
-                status=RunStatus.QUEUED,
-                queue=routing_key,
-                args=args,
-                kwargs=kwargs,
-                enqueued_at=now,
+        self.buffer.write(
+            lambda: self.store.record_published(
+                NewRun(
+                    id=headers["id"],
+                    job_name=task_name,
+                    task_name=task_name,
+                    trigger=Trigger.API,
+                    status=RunStatus.QUEUED,
+                    queue=routing_key,
+                    args=args,
+                    kwargs=kwargs,
+                    enqueued_at=now,
+                ),
+                now,
             ),
-            now,
+            None,
         )
 
     def on_received(self, request: Any = None, **_: Any) -> None:
@@ -132,7 +146,12 @@ class Recorder:
         """Record the outcome, then notify the job's webhook if it asks for this status."""
         now = utcnow()
         started_at = self._started.get(run_id)
-        self.store.record_finished(run_id, status, now, started_at=started_at, **fields)
+        self.buffer.write(
+            lambda: self.store.record_finished(
+                run_id, status, now, started_at=started_at, **fields
+            ),
+            None,
+        )
         spec = self._notify_specs.get(run_id)
         if status is not RunStatus.RETRYING:
             self._notify_specs.pop(run_id, None)
@@ -164,18 +183,21 @@ class Recorder:
         self._remember(task_id, request.get(JOB_HEADER) or task.name, request.get(NOTIFY_HEADER))
         now = utcnow()
         hard_limit = (request.timelimit or (None, None))[0] or task.time_limit
-        started = self.store.record_started(
-            task_id,
-            job_name=request.get(JOB_HEADER) or task.name,
-            task_name=task.name,
-            worker=request.hostname,
-            worker_process=self.process_id or f"{request.hostname}:{os.getpid()}",
-            redelivered=bool((request.delivery_info or {}).get("redelivered")),
-            at=now,
-            args=args or (),
-            kwargs=kwargs or {},
-            queue=(request.delivery_info or {}).get("routing_key"),
-            deadline_at=now + timedelta(seconds=float(hard_limit)) if hard_limit else None,
+        started = self.buffer.write(
+            lambda: self.store.record_started(
+                task_id,
+                job_name=request.get(JOB_HEADER) or task.name,
+                task_name=task.name,
+                worker=request.hostname,
+                worker_process=self.process_id or f"{request.hostname}:{os.getpid()}",
+                redelivered=bool((request.delivery_info or {}).get("redelivered")),
+                at=now,
+                args=args or (),
+                kwargs=kwargs or {},
+                queue=(request.delivery_info or {}).get("routing_key"),
+                deadline_at=now + timedelta(seconds=float(hard_limit)) if hard_limit else None,
+            ),
+            True,
         )
         if started:
             self._started[task_id] = now
@@ -292,8 +314,14 @@ class Recorder:
                 log.exception("could not record the worker heartbeat in the history database")
             self._stop.wait(HEARTBEAT_EVERY)
 
+    def on_process_shutdown(self, **_: Any) -> None:
+        """A pool child is exiting: give its delayed history writes a last chance."""
+        if self._buffer is not None and self._buffer_pid == os.getpid():
+            self._buffer.flush(timeout=10)
+
     def on_worker_shutdown(self, sender: Any = None, **_: Any) -> None:
         self._stop.set()
+        self.buffer.flush(timeout=10)
         self.notifier.close()
         hostname = getattr(sender, "hostname", None) or socket.gethostname()
         try:
