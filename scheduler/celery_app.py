@@ -43,6 +43,9 @@ def create_app(settings: Settings) -> Celery:
         task_send_sent_event=True,
         include=job_modules(),
         broker_connection_retry_on_startup=True,
+        # Never give up on the broker: a worker or beat that exits after 100 failed
+        # reconnects during a long broker outage would need a supervisor to come back.
+        broker_connection_max_retries=None,
         beat_scheduler="scheduler.beat:Beat",
         # Beat sends with explicit expiry; results are kept a day for `result.get()`.
         result_expires=86400,

@@ -61,7 +61,7 @@ def test_postgresql_restart_loses_no_run(tmp_path: Path) -> None:
             _postgres("start")
         wait_port("127.0.0.1", 5432)
         time.sleep(8)
-        assert beat.poll() is None and worker.poll() is None, "a process died in the outage"
+        assert beat.poll() is None and worker.poll() is None, "a process died:\n" + s.logs()[-5000:]
         rows = wait_for(lambda: _settled(s, "every-second"), 60, "every run recorded", s)
         _assert_every_second_ran_once(rows)
         assert len(rows) >= 15
@@ -96,7 +96,7 @@ def test_redis_restart_loses_no_tick(tmp_path: Path) -> None:
             )
         wait_port("127.0.0.1", 6379)
         time.sleep(10)
-        assert beat.poll() is None and worker.poll() is None, "a process died in the outage"
+        assert beat.poll() is None and worker.poll() is None, "a process died:\n" + s.logs()[-5000:]
         # Ticks due while Redis was down were claimed and are sent once it is back.
         rows = wait_for(lambda: _settled(s, "every-second"), 90, "every run to finish", s)
         _assert_every_second_ran_once(rows)
@@ -120,7 +120,7 @@ def test_rabbitmq_restart_loses_no_tick(tmp_path: Path) -> None:
             )
         wait_port("127.0.0.1", 5672)
         time.sleep(10)
-        assert beat.poll() is None and worker.poll() is None, "a process died in the outage"
+        assert beat.poll() is None and worker.poll() is None, "a process died:\n" + s.logs()[-5000:]
         rows = wait_for(lambda: _settled(s, "every-second"), 90, "every run to finish", s)
         _assert_every_second_ran_once(rows)
         assert len(rows) >= 15

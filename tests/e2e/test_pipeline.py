@@ -167,7 +167,16 @@ def test_two_beats_send_each_tick_once(tmp_path: Path) -> None:
         assert steps == {timedelta(seconds=1)}, f"a tick is missing: steps {steps}"
 
 
-def test_pickle_message_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+HOSTILE = [
+    # (serializer, task name, run id): pickle and YAML are refused before anything is
+    # decoded; a JSON message naming a task that is not registered is refused by name.
+    ("pickle", "jobs.reports.build_report", "pickled-1"),
+    ("yaml", "jobs.reports.build_report", "yaml-1"),
+    ("json", "os.system", "unknown-task-1"),
+]
+
+
+def test_hostile_messages_are_refused_and_run_nothing(tmp_path: Path) -> None:
     from kombu import Connection, Exchange, Producer
 
     with system("redis", "postgresql", tmp_path) as s:
@@ -178,25 +187,27 @@ def test_pickle_message_is_refused_and_runs_nothing(tmp_path: Path) -> None:
             producer = Producer(
                 conn.channel(), exchange=Exchange("celery", type="direct"), routing_key="celery"
             )
-            producer.publish(
-                [["evil"], {}, {}],
-                serializer="pickle",
-                headers={
-                    "id": "pickled-1",
-                    "task": "jobs.reports.build_report",
-                    "lang": "py",
-                    "retries": 0,
-                },
-            )
-        wait_for(
-            lambda: "disallowed" in s.logs().lower() or "refus" in s.logs().lower(),
-            30,
-            "the worker to refuse the message",
-            s,
-        )
+            for serializer, task, run_id in HOSTILE:
+                headers = {"id": run_id, "task": task, "lang": "py", "retries": 0}
+                if serializer == "yaml":  # kombu has no YAML encoder here: send the bytes
+                    producer.publish(
+                        "- [evil]\n- {}\n- {}\n",
+                        content_type="application/x-yaml",
+                        content_encoding="utf-8",
+                        headers=headers,
+                    )
+                else:
+                    producer.publish([["evil"], {}, {}], serializer=serializer, headers=headers)
+
+        def refused() -> bool:
+            logs = s.logs().lower()
+            return logs.count("disallowed") >= 2 and "unregistered task" in logs
+
+        wait_for(refused, 30, "the worker to refuse all three messages", s)
         time.sleep(2)
         assert not marker.exists() or not any(marker.iterdir())
-        assert [r for r in s.history() if r["id"] == "pickled-1"] == []
+        ids = {run_id for _, _, run_id in HOSTILE}
+        assert [r for r in s.history() if r["id"] in ids] == []
 
 
 def test_scheduler_up_runs_the_shipped_schedule_on_embedded_defaults(tmp_path: Path) -> None:
