@@ -352,8 +352,14 @@ class Beat(Scheduler):  # type: ignore[misc]
             log.exception("beat housekeeping (heartbeat, retention, reaper) failed; will retry")
 
     def _reap(self, now: datetime) -> None:
-        for run_id, job_name in self.store.reap(now, self._settings.worker_timeout):
-            log.warning("job %s: run %s lost (its worker stopped)", job_name, run_id)
+        lost = self.store.reap(now, self._settings.worker_timeout)
+        lost += self.store.reap_queued(now, self._settings.queued_timeout)
+        for run_id, job_name in lost:
+            log.warning(
+                "job %s: run %s lost (its worker stopped, or it was never started)",
+                job_name,
+                run_id,
+            )
             job = self._jobs.get(job_name)
             if job is not None and job.notify and RunStatus.LOST.value in job.notify.on:
                 self._notifier.send(

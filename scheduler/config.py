@@ -21,6 +21,8 @@ class Settings:
     timezone: str
     # A worker silent for this long is taken to be dead: its running runs become `lost`.
     worker_timeout: timedelta = timedelta(seconds=60)
+    # A run sent this long ago that no worker started is `lost` (its message is gone).
+    queued_timeout: timedelta = timedelta(hours=1)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -34,6 +36,7 @@ class Settings:
             result_backend=env.get("SCHEDULER_RESULT_BACKEND") or f"db+{database_url}",
             timezone=env.get("SCHEDULER_TIMEZONE") or "UTC",
             worker_timeout=timedelta(seconds=float(env.get("SCHEDULER_WORKER_TIMEOUT") or 60)),
+            queued_timeout=timedelta(seconds=float(env.get("SCHEDULER_QUEUED_TIMEOUT") or 3600)),
         )
 
 

@@ -387,6 +387,35 @@ class HistoryStore:
                 lost.append((run_id, job_name))
         return lost
 
+    def reap_queued(self, now: datetime, queued_timeout: timedelta) -> list[tuple[str, str]]:
+        """Mark `lost` the runs sent longer than `queued_timeout` ago that no worker started.
+
+        Their message was lost (a broker restarted without persistence, a pool child took it
+        down) or sits behind a very long backlog; in the second case the worker still runs it
+        when it arrives (`lost` can be started), so the mark is never wrong for long. Left
+        `queued`, such a run would block its job for ever under `overlap: forbid`.
+        """
+        cutoff = now - queued_timeout
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(RUNS.c.id, RUNS.c.job_name).where(
+                    RUNS.c.status == RunStatus.QUEUED, RUNS.c.enqueued_at < cutoff
+                )
+            ).all()
+            for run_id, _job in rows:
+                conn.execute(
+                    update(RUNS)
+                    .where(RUNS.c.id == run_id, RUNS.c.status == RunStatus.QUEUED)
+                    .values(
+                        status=RunStatus.LOST,
+                        finished_at=now,
+                        error_type="NeverStarted",
+                        error_message=f"sent but not started within {queued_timeout}: its "
+                        "message was lost, or the queue is far behind",
+                    )
+                )
+        return [(run_id, job) for run_id, job in rows]
+
     def unsent(self, created_before: datetime, limit: int = 500) -> list[Run]:
         """Claimed runs that no beat has recorded as published: candidates to send again."""
         query = (

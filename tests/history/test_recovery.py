@@ -137,3 +137,15 @@ def test_unsent_lists_old_claims_never_marked_sent(store: HistoryStore) -> None:
     )
     store.claim(fresh, T0 + timedelta(seconds=55))
     assert [r.id for r in store.unsent(T0 + timedelta(seconds=50))] == [old]
+
+
+def test_runs_sent_but_never_started_become_lost_and_can_still_run(store: HistoryStore) -> None:
+    stale, fresh = queued(store, "stale"), queued(store, "fresh")
+    store.mark_enqueued(stale, T0)
+    store.mark_enqueued(fresh, T0 + timedelta(minutes=59))
+    now = T0 + timedelta(hours=1, seconds=1)
+    assert store.reap_queued(now, timedelta(hours=1)) == [(stale, "stale")]
+    row = store.get(stale)
+    assert row is not None and (row.status, row.error_type) == (RunStatus.LOST, "NeverStarted")
+    assert store.active_jobs(["stale", "fresh"]) == {"fresh"}  # no longer blocks its job
+    assert start(store, stale, W1, now) is True  # the message turned up after all
