@@ -22,7 +22,7 @@ _NOT_RETRIED = (Retry, Ignore, Reject, SoftTimeLimitExceeded, TimeLimitExceeded)
 def retry_countdown(policy: dict[str, Any], retries: int) -> float:
     """Seconds before retry number `retries + 1`."""
     backoff = float(policy.get("backoff") or 0)
-    countdown = backoff * 2**retries
+    countdown: float = backoff * 2**retries
     cap = policy.get("backoff_max")
     return min(countdown, float(cap)) if cap else countdown
 

@@ -66,6 +66,7 @@ class Notifier:
     def _post(self, webhook: str, payload: dict[str, Any]) -> None:
         body = json.dumps(payload, default=str).encode()
         url, headers = _split_credentials(webhook)
+        error: Exception | None = None
         for attempt in range(self.attempts):
             request = urllib.request.Request(url, data=body, method="POST", headers=headers)
             try:

@@ -73,7 +73,7 @@ _TOP_KEYS = ("timezone", "defaults", "jobs", "history")
 class Nested:
     """The parser of a small mapping (retry, notify, history): known keys, each parsed."""
 
-    fields: dict[str, Parser]
+    fields: Mapping[str, Parser]
 
 
 def _parse_statuses(node: Node) -> tuple[str, ...]:

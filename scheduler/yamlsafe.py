@@ -116,7 +116,8 @@ def parse_document(name: str, data: bytes) -> Node:
         raise _file_error(name, f"YAML syntax: {exc}") from None
     if root is None:
         raise _file_error(name, "file is empty (a schedule needs at least `jobs: {}`)")
-    return root
+    node: Node = root
+    return node
 
 
 def _scan(name: str, yaml: YAML, text: str) -> None:
@@ -151,9 +152,9 @@ def _scan(name: str, yaml: YAML, text: str) -> None:
             if len(open_anchors) > MAX_DEPTH:
                 raise _at(name, event, f"nested deeper than {MAX_DEPTH} levels")
         elif isinstance(event, CollectionEndEvent):
-            anchor, start = open_anchors.pop()
-            if anchor:
-                sizes[anchor] = count - start
+            closed, start = open_anchors.pop()
+            if closed:
+                sizes[closed] = count - start
         if count > MAX_NODES:
             raise _at(name, event, f"the document has more than {MAX_NODES:,} nodes")
 

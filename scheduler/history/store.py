@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Insert, Integer, delete, func, select, update
+from sqlalchemy import Connection, Engine, Insert, Integer, Table, delete, func, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -37,9 +37,10 @@ PROCESS_ALIVE_WITHIN = timedelta(seconds=30)
 RESULT_LIMIT = 64 * 1024  # bytes of JSON kept per result; a huge return value is cut
 _SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|api_?key|auth|credential|private", re.I)
 _RUN_ID_NAMESPACE = uuid.UUID("8a7c4c34-0c69-4b68-9d0d-2f1b1f0e6c11")
-RUNS = Run.__table__
-STATES = JobState.__table__
-HEARTBEATS = Heartbeat.__table__
+# Core tables for the hot paths (declarative models type them as FromClause).
+RUNS = cast(Table, Run.__table__)
+STATES = cast(Table, JobState.__table__)
+HEARTBEATS = cast(Table, Heartbeat.__table__)
 
 
 def run_id_for(job_name: str, tick_at: datetime) -> str:
@@ -194,7 +195,7 @@ class HistoryStore:
             )
         else:
             my = mysql.insert(STATES)
-            stmt = my.on_duplicate_key_update(
+            stmt = my.on_duplicate_key_update(  # type: ignore[assignment]
                 last_tick_at=func.greatest(STATES.c.last_tick_at, my.inserted.last_tick_at),
                 updated_at=my.inserted.updated_at,
             )
