@@ -18,11 +18,12 @@ from tests.e2e.harness import system, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
-RUN_FOR = 35.0  # seconds of killing and restarting
+RUN_FOR = 25.0  # seconds of killing and restarting
 
 
-def test_beats_killed_at_random_lose_and_double_no_tick(tmp_path: Path) -> None:
-    rng = random.Random(20261126)
+@pytest.mark.parametrize("beat_count", [1, 2, 3])
+def test_beats_killed_at_random_lose_and_double_no_tick(beat_count: int, tmp_path: Path) -> None:
+    rng = random.Random(20261126 + beat_count)
     with system("redis", "postgresql", tmp_path) as s:
         s.write_schedule(
             "jobs:\n"
@@ -30,7 +31,7 @@ def test_beats_killed_at_random_lose_and_double_no_tick(tmp_path: Path) -> None:
             "  every-2s: {task: jobs.demo.noop, every: 2s, overlap: allow}\n"
         )
         s.worker(concurrency=2)
-        beats = [s.beat("beat-0"), s.beat("beat-1")]
+        beats = [s.beat(f"beat-{i}") for i in range(beat_count)]
         wait_for(lambda: len(s.history("--job", "every-second")) >= 2, 60, "the first ticks", s)
         started = time.monotonic()
         kills = 0
@@ -56,4 +57,4 @@ def test_beats_killed_at_random_lose_and_double_no_tick(tmp_path: Path) -> None:
         assert all(r["attempts"] == 1 for r in rows)
         executed = Counter(re.findall(r"Task jobs\.demo\.noop\[([0-9a-f-]+)\] succeeded", s.logs()))
         assert executed and max(executed.values()) == 1, "a run was executed twice"
-        assert kills >= 8
+        assert kills >= 5
