@@ -247,16 +247,13 @@ class Beat(Scheduler):  # type: ignore[misc]
                 self._recorded_without_run(job, run, now)
 
     def _new_run(self, job: JobSpec, kind: ActionKind, tick_at: datetime, catchup: bool) -> NewRun:
-        return NewRun(
-            id=run_id_for(job.name, tick_at),
-            job_name=job.name,
-            task_name=job.task,
-            trigger=Trigger.CATCHUP if catchup else Trigger.SCHEDULE,
-            status=_STATUS_OF[kind],
+        return run_of(
+            job,
+            run_id_for(job.name, tick_at),
+            Trigger.CATCHUP if catchup else Trigger.SCHEDULE,
             tick_at=tick_at,
+            status=_STATUS_OF[kind],
             queue=job.queue or self.app.conf.task_default_queue,
-            args=job.args,
-            kwargs=job.kwargs,
         )
 
     def _recorded_without_run(self, job: JobSpec, run: NewRun, now: datetime) -> None:
@@ -299,21 +296,7 @@ class Beat(Scheduler):  # type: ignore[misc]
     def _publish(self, item: _Unsent) -> bool:
         job, run = item.job, item.run
         try:
-            self.send_task(
-                job.task,
-                args=list(job.args),
-                kwargs=dict(job.kwargs),
-                task_id=run.id,
-                queue=job.queue,
-                priority=job.priority,
-                expires=item.due_at + job.expires if job.expires else None,
-                time_limit=job.time_limit.total_seconds() if job.time_limit else None,
-                soft_time_limit=job.soft_time_limit.total_seconds()
-                if job.soft_time_limit
-                else None,
-                headers=message_headers(job, run.trigger),
-                producer=self.producer,
-            )
+            publish(self.send_task, job, run, item.due_at, producer=self.producer)
         except Exception:
             log.exception("job %s: could not publish run %s; will retry", job.name, run.id)
             self._unsent.append(item)
@@ -389,17 +372,7 @@ class Beat(Scheduler):  # type: ignore[misc]
                     error_message="claimed but never sent, and its job left the schedule",
                 )
                 continue
-            run = NewRun(
-                id=row.id,
-                job_name=job.name,
-                task_name=job.task,
-                trigger=row.trigger,
-                status=RunStatus.QUEUED,
-                tick_at=row.tick_at,
-                queue=row.queue,
-                args=job.args,
-                kwargs=job.kwargs,
-            )
+            run = run_of(job, row.id, row.trigger, tick_at=row.tick_at, queue=row.queue)
             items.append(_Unsent(job, run, now))
         if items:
             log.warning("sending again %d runs claimed but never recorded as sent", len(items))
@@ -419,6 +392,48 @@ class Beat(Scheduler):  # type: ignore[misc]
             f"schedule: {Path(self._settings.schedule_file)} ({len(self._jobs)} jobs), "
             f"history: {mask_url(self._settings.database_url)}"
         )
+
+
+def run_of(
+    job: JobSpec,
+    run_id: str,
+    trigger: Trigger,
+    *,
+    tick_at: datetime | None = None,
+    status: RunStatus = RunStatus.QUEUED,
+    queue: str | None = None,
+) -> NewRun:
+    """The history row of one run of a job (a tick's, a catch-up's or a manual one)."""
+    return NewRun(
+        id=run_id,
+        job_name=job.name,
+        task_name=job.task,
+        trigger=trigger,
+        status=status,
+        tick_at=tick_at,
+        queue=queue or job.queue,
+        args=job.args,
+        kwargs=job.kwargs,
+    )
+
+
+def publish(
+    send_task: Callable[..., Any], job: JobSpec, run: NewRun, due_at: datetime, **options: Any
+) -> None:
+    """Publish one claimed run with the job's queue, priority, expiry, limits and headers."""
+    send_task(
+        job.task,
+        args=list(job.args),
+        kwargs=dict(job.kwargs),
+        task_id=run.id,
+        queue=job.queue,
+        priority=job.priority,
+        expires=due_at + job.expires if job.expires else None,
+        time_limit=job.time_limit.total_seconds() if job.time_limit else None,
+        soft_time_limit=job.soft_time_limit.total_seconds() if job.soft_time_limit else None,
+        headers=message_headers(job, run.trigger),
+        **options,
+    )
 
 
 def message_headers(job: JobSpec, trigger: Trigger) -> dict[str, Any]:

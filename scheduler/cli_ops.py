@@ -268,40 +268,18 @@ def _seconds(value: float | None) -> str:
 @click.pass_context
 def trigger(ctx: click.Context, name: str, wait: bool, timeout: float) -> None:
     """Enqueue a manual run of job NAME now and print its run id."""
-    from scheduler.beat import message_headers
+    from scheduler.beat import publish, run_of
     from scheduler.celery_app import app
     from scheduler.history.models import FINAL_STATUSES, RunStatus, Trigger
-    from scheduler.history.store import NewRun
 
     job = job_or_fail(load(schedule_path(ctx)), name)
     store = history_store(Settings.from_env())
     run_id = str(uuid.uuid4())
     now = datetime.now(UTC)
-    store.claim(
-        NewRun(
-            id=run_id,
-            job_name=job.name,
-            task_name=job.task,
-            trigger=Trigger.MANUAL,
-            status=RunStatus.QUEUED,
-            queue=job.queue,
-            args=job.args,
-            kwargs=job.kwargs,
-        ),
-        now,
-    )
+    run = run_of(job, run_id, Trigger.MANUAL)
+    store.claim(run, now)
     try:
-        app.send_task(
-            job.task,
-            args=list(job.args),
-            kwargs=dict(job.kwargs),
-            task_id=run_id,
-            queue=job.queue,
-            priority=job.priority,
-            headers=message_headers(job, Trigger.MANUAL),
-            time_limit=job.time_limit.total_seconds() if job.time_limit else None,
-            soft_time_limit=job.soft_time_limit.total_seconds() if job.soft_time_limit else None,
-        )
+        publish(app.send_task, job, run, now)
     except Exception as exc:
         store.record_finished(
             run_id,
