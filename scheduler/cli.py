@@ -7,13 +7,19 @@ Exit codes: 0 success, 1 user error (invalid file, unknown job), 2 usage error (
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from scheduler.cli_common import UserError, file_option, job_or_fail, load, schedule_path
+from scheduler.cli_common import (
+    UserError,
+    file_option,
+    job_or_fail,
+    load,
+    print_table,
+    schedule_path,
+)
 from scheduler.cli_ops import COMMANDS, NoHistoryYet, history_store
 from scheduler.spec import JobSpec
 
@@ -95,27 +101,27 @@ def _schedule_text(job: JobSpec) -> str:
 @click.pass_context
 def jobs(ctx: click.Context) -> None:
     """Table of jobs: schedule, timezone, next tick, enabled, last status."""
-    from rich.console import Console
-    from rich.table import Table
-
     schedule = load(schedule_path(ctx))
     now = datetime.now(UTC)
-    table = Table(title=f"{len(schedule.jobs)} jobs in {schedule.path}", title_justify="left")
-    for column in ("name", "schedule", "timezone", "next tick", "enabled", "last status"):
-        table.add_column(column, overflow="fold")
     last = _last_statuses(list(schedule.jobs))
+    rows = []
     for job in schedule.jobs.values():
         tick = job.next_tick(now)
-        table.add_row(
-            job.name,
-            _schedule_text(job),
-            job.tz.key,
-            tick.astimezone(job.tz).isoformat(timespec="seconds") if tick else "-",
-            "yes" if job.enabled else "no",
-            last.get(job.name, "-"),
+        rows.append(
+            (
+                job.name,
+                _schedule_text(job),
+                job.tz.key,
+                tick.astimezone(job.tz).isoformat(timespec="seconds") if tick else "-",
+                "yes" if job.enabled else "no",
+                last.get(job.name, "-"),
+            )
         )
-    console = Console(width=None if sys.stdout.isatty() else 200)
-    console.print(table)
+    print_table(
+        f"{len(schedule.jobs)} jobs in {schedule.path}",
+        ("name", "schedule", "timezone", "next tick", "enabled", "last status"),
+        rows,
+    )
 
 
 def _last_statuses(names: list[str]) -> dict[str, str]:

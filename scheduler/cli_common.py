@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -81,3 +82,19 @@ def job_or_fail(schedule: ScheduleFile, name: str) -> JobSpec:
         return find_job(schedule, name)
     except UnknownJobError as exc:
         raise UserError(f"unknown job {name!r}{suggest(name, exc.known)}") from None
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A title line, then a table; wide and unwrapped when the output is not a terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    # A plain line, not the table's title: rich wraps a title to the table's width, and
+    # scripts read this line.
+    click.echo(title)
+    table = Table()
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)

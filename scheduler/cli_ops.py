@@ -13,14 +13,20 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from scheduler.cli_common import UserError, file_option, job_or_fail, load, schedule_path
+from scheduler.cli_common import (
+    UserError,
+    file_option,
+    job_or_fail,
+    load,
+    print_table,
+    schedule_path,
+)
 from scheduler.config import Settings, mask_url
 from scheduler.history.statuses import RunStatus, Trigger
 
@@ -164,7 +170,7 @@ def history(
             )
         click.echo(out.getvalue(), nl=False)
     else:
-        _table(
+        print_table(
             f"{len(rows)} runs",
             (
                 "job",
@@ -204,18 +210,6 @@ def _short(iso: str | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d}"
 
 
-def _table(title: str, columns: tuple[str, ...], rows: Sequence[Sequence[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
-
-
 @click.command()
 @click.option("--since", metavar="DUR|ISO", default="7d", show_default=True)
 @file_option
@@ -247,7 +241,7 @@ def stats(ctx: click.Context, since: str) -> None:
                 tick.astimezone(job.tz).isoformat(timespec="seconds") if tick and job else "-",
             )
         )
-    _table(
+    print_table(
         f"runs since {parse_since(since, now).isoformat(timespec='seconds')}",
         ("job", "runs", "ok", "failed", "success", "p50", "p95", "last run", "next tick"),
         rows,

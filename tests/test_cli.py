@@ -432,3 +432,13 @@ def test_scheduler_timezone_is_the_default_for_a_file_without_one(tmp_path: Path
     )
     assert unknown.returncode == 1
     assert unknown.stderr == "SCHEDULER_TIMEZONE: unknown timezone 'Mars/Olympus_Mons'\n"
+
+
+def test_jobs_title_line_is_never_wrapped(tmp_path: Path) -> None:
+    deep = tmp_path / ("long-directory-name-" * 8)
+    deep.mkdir()
+    path = deep / "none.yaml"
+    path.write_text("jobs: {}\n")
+    result = run("jobs", "-f", path)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == f"0 jobs in {path}"
