@@ -236,18 +236,6 @@ class HistoryStore:
                 )
         return found
 
-    def has_active_run(self, job_name: str) -> bool:
-        """True if a run of the job is queued, running or waiting to retry."""
-        query = (
-            select(RUNS.c.id)
-            .where(RUNS.c.job_name == job_name, RUNS.c.status.in_(list(ACTIVE_STATUSES)))
-            .limit(1)
-        )
-        with self.engine.connect() as conn:
-            return conn.execute(query).first() is not None
-
-    # -- workers ------------------------------------------------------------------------
-
     def record_published(self, run: NewRun, now: datetime) -> None:
         """Record a run published from Python (`.delay()`), unless it is already recorded."""
         self.claim(run, now)

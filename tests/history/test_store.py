@@ -78,7 +78,7 @@ def test_secret_arguments_are_redacted(store: HistoryStore) -> None:
 def test_lifecycle_started_then_finished(store: HistoryStore) -> None:
     run_id = run_id_for("ping", T0)
     store.claim(tick_run("ping", T0), T0)
-    assert store.has_active_run("ping")
+    assert store.active_jobs(["ping"]) == {"ping"}
     store.mark_enqueued(run_id, T0)
     store.record_started(
         run_id,
@@ -99,7 +99,7 @@ def test_lifecycle_started_then_finished(store: HistoryStore) -> None:
     assert run.enqueued_at == T0
     assert run.duration_s == pytest.approx(2.5)
     assert run.result == {"ok": True}
-    assert not store.has_active_run("ping")
+    assert store.active_jobs(["ping"]) == set()
 
 
 def test_redelivery_counts_attempts_and_unknown_runs_are_created(store: HistoryStore) -> None:
