@@ -123,7 +123,12 @@ class Beat(Scheduler):  # type: ignore[misc]
         known = registered_tasks(self.app)
         self.watcher = ScheduleWatcher(
             self._settings.schedule_file,
-            lambda path: load_schedule(path, known, _zone(self._settings.timezone)),
+            lambda path: load_schedule(
+                path,
+                known,
+                _zone(self._settings.timezone),
+                self._settings.max_schedule_bytes,
+            ),
         )
         try:
             require_current(self.store.engine)

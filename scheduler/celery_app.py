@@ -35,7 +35,8 @@ def create_app(settings: Settings) -> Celery:
         result_accept_content=["json"],
         enable_utc=True,
         # SPEC §2: the schedule file's timezone (all times are UTC inside, enable_utc).
-        timezone=read_timezone(settings.schedule_file) or settings.timezone,
+        timezone=read_timezone(settings.schedule_file, settings.max_schedule_bytes)
+        or settings.timezone,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

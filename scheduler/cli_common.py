@@ -64,7 +64,7 @@ def load(path: Path) -> ScheduleFile:
     except (KeyError, ValueError):
         raise UserError(f"SCHEDULER_TIMEZONE: unknown timezone {settings.timezone!r}") from None
     try:
-        return load_schedule(path, registered_tasks(app), default_tz)
+        return load_schedule(path, registered_tasks(app), default_tz, settings.max_schedule_bytes)
     except ScheduleError as exc:
         count = len(exc.problems)
         raise UserError(f"{exc}\n{count} error{'s' if count != 1 else ''} in {path}") from None

@@ -10,6 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 
 VAR_DIR = Path("var")
+# SPEC §3 refuses schedule files over 1 MiB unread; a deployment with a very large schedule
+# (about 10,000 jobs per MiB) raises the limit with this variable.
+DEFAULT_MAX_SCHEDULE_BYTES = 1 << 20
+MAX_BYTES_VARIABLE = "SCHEDULER_MAX_SCHEDULE_BYTES"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +27,7 @@ class Settings:
     worker_timeout: timedelta = timedelta(seconds=60)
     # A run sent this long ago that no worker started is `lost` (its message is gone).
     queued_timeout: timedelta = timedelta(hours=1)
+    max_schedule_bytes: int = DEFAULT_MAX_SCHEDULE_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -37,7 +42,21 @@ class Settings:
             timezone=env.get("SCHEDULER_TIMEZONE") or "UTC",
             worker_timeout=timedelta(seconds=float(env.get("SCHEDULER_WORKER_TIMEOUT") or 60)),
             queued_timeout=timedelta(seconds=float(env.get("SCHEDULER_QUEUED_TIMEOUT") or 3600)),
+            max_schedule_bytes=_positive_int(env, MAX_BYTES_VARIABLE, DEFAULT_MAX_SCHEDULE_BYTES),
         )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive whole number, not {raw!r}")
+    return value
 
 
 # user:password@ or :password@ in the authority part of a URL.

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from scheduler.config import DEFAULT_MAX_SCHEDULE_BYTES
 from scheduler.errors import Problem, ScheduleError
 from scheduler.fieldparsers import (
     Invalid,
@@ -225,10 +226,11 @@ def load_schedule(
     path: str | os.PathLike[str],
     known_tasks: Collection[str],
     default_tz: ZoneInfo | None = None,
+    max_bytes: int = DEFAULT_MAX_SCHEDULE_BYTES,
 ) -> ScheduleFile:
     """Read and validate a schedule file; raises ScheduleError with every problem found."""
     file = str(path)
-    root = read_document(Path(path))
+    root = read_document(Path(path), max_bytes)
     loader = _Loader(file, known_tasks)
     result = _load(loader, root, default_tz or ZoneInfo("UTC"))
     if loader.problems or result is None:
@@ -430,14 +432,16 @@ def _build_job(name: str, values: dict[str, _Value], file_tz: ZoneInfo, line: in
     )
 
 
-def read_timezone(path: str | os.PathLike[str]) -> str | None:
+def read_timezone(
+    path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_SCHEDULE_BYTES
+) -> str | None:
     """The top-level `timezone` of a schedule file if it names a real zone, else None.
 
     For the Celery app's `timezone` setting only: it does not validate the file (the beat,
     the worker's tasks and every command do that) and so never raises for a bad one.
     """
     try:
-        root = read_document(Path(path))
+        root = read_document(Path(path), max_bytes)
     except ScheduleError:
         return None
     if not isinstance(root, MappingNode):

@@ -46,3 +46,12 @@ def test_environment_overrides_and_result_backend_follows_database() -> None:
     assert settings.timezone == "Europe/London"
     explicit = Settings.from_env({"SCHEDULER_RESULT_BACKEND": "redis://127.0.0.1/1"})
     assert explicit.result_backend == "redis://127.0.0.1/1"
+
+
+def test_schedule_size_limit_defaults_to_1_mib_and_can_be_raised() -> None:
+    assert Settings.from_env({}).max_schedule_bytes == 1 << 20
+    raised = Settings.from_env({"SCHEDULER_MAX_SCHEDULE_BYTES": "64_000_000"})
+    assert raised.max_schedule_bytes == 64_000_000
+    for bad in ("0", "-5", "1MiB"):
+        with pytest.raises(ValueError, match="SCHEDULER_MAX_SCHEDULE_BYTES must be a positive"):
+            Settings.from_env({"SCHEDULER_MAX_SCHEDULE_BYTES": bad})

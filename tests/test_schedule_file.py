@@ -445,13 +445,32 @@ def test_aliases_within_the_limit_are_fine(tmp_path: Path) -> None:
     assert schedule.jobs["j19"].args == ("x",) * 50
 
 
-def test_too_many_nodes_without_aliases(tmp_path: Path) -> None:
-    items = ", ".join(["1"] * 10_001)
-    path = write(tmp_path, f"jobs: {{}}\nlots: [{items}]\n")
-    [problem] = problems_of(path)
-    assert problem.path == ""
-    assert problem.line == 2
-    assert "the document has more than 10,000 nodes" in problem.message
+def test_a_large_schedule_without_aliases_is_bounded_by_file_size_only(tmp_path: Path) -> None:
+    # 3,000 jobs are ~15,000 nodes: the node limit is for what aliases add, not what is written.
+    text = "jobs:\n" + "".join(
+        f"  j{i}: {{task: jobs.demo.noop, every: 1m}}\n" for i in range(3000)
+    )
+    assert len(load_text(tmp_path, text).jobs) == 3000
+
+
+def test_merging_a_defaults_anchor_into_every_job_is_not_a_bomb(tmp_path: Path) -> None:
+    # Each merge adds the anchor's 11 nodes: 2,000 jobs expand to ~40,000 nodes, 2.5x written.
+    text = (
+        "defaults: &d {queue: celery, priority: 3, overlap: allow, misfire: skip, jitter: 5s}\n"
+        "jobs:\n"
+        + "".join(f"  j{i}: {{<<: *d, task: jobs.demo.noop, every: 1m}}\n" for i in range(2000))
+    )
+    schedule = load_text(tmp_path, text)
+    assert schedule.jobs["j1999"].priority == 3
+
+
+def test_expansion_is_capped_relative_to_the_written_size(tmp_path: Path) -> None:
+    # 2,000 written nodes may expand to 20,000 and no more: 11 aliases of a 2,000-node list.
+    items = ", ".join(["1"] * 2000)
+    text = f"jobs: {{}}\nbig: &b [{items}]\nmore: [{', '.join(['*b'] * 11)}]\n"
+    [problem] = problems_of(write(tmp_path, text))
+    assert (problem.line, problem.path) == (3, "")
+    assert problem.message.startswith("alias *b expands the document past 20,")
 
 
 def _refuse_reading(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
@@ -493,6 +512,24 @@ def test_file_over_1_mib_is_rejected_quickly_and_unread(
     assert (problem.line, problem.col, problem.path) == (0, 0, "")
     assert problem.message == f"file is {size:,} bytes, over the 1 MiB limit for a schedule"
     assert elapsed < 0.1, f"took {elapsed:.3f}s"
+
+
+def test_the_file_size_limit_can_be_raised(tmp_path: Path) -> None:
+    text = "jobs:\n" + "".join(
+        f"  j{i}: {{task: jobs.demo.noop, every: 1m}}\n" for i in range(40_000)
+    )
+    path = write(tmp_path, text)
+    size = path.stat().st_size
+    assert size > 1 << 20
+    [problem] = problems_of(path)
+    assert "over the 1 MiB limit" in problem.message
+    assert len(load_schedule(path, TASKS, max_bytes=4 << 20).jobs) == 40_000
+    with pytest.raises(ScheduleError) as refused:
+        load_schedule(path, TASKS, max_bytes=size - 1)
+    assert refused.value.problems[0].message == (
+        f"file is {size:,} bytes, over the {size - 1:,} bytes limit for a schedule "
+        "(SCHEDULER_MAX_SCHEDULE_BYTES)"
+    )
 
 
 def test_1_mib_is_the_limit(tmp_path: Path) -> None:
