@@ -246,15 +246,57 @@ def test_each_tick_is_sent_once_with_its_run_id_and_the_job_options(core: Harnes
         assert properties["delivery_info"]["routing_key"] == core.broker.queue
         args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
         assert (args, kwargs) == (["daily"], {"format": "json"})
-    runs = core.runs("report")
+    runs = [r for r in core.runs("report") if r.tick_at and r.tick_at <= core.clock.now]
     assert [(r.id, r.tick_at, r.status, r.trigger) for r in runs] == [
         (run_id_for("report", t), t, QUEUED, "schedule") for t in ticks
     ]
+    # The next tick is already claimed, and its message built, but it is not sent before it
+    # is due.
+    ahead = [(r.tick_at, r.status, r.enqueued_at) for r in core.runs("report")][len(ticks) :]
+    assert ahead == [(T0 + 40 * S, QUEUED, None)]
     for run, tick_at in zip(runs, ticks, strict=True):
         assert run.enqueued_at == tick_at
         assert run.task_name == "jobs.reports.build_report"
         assert run.queue == core.broker.queue
         assert (run.args, run.kwargs) == (["daily"], {"format": "json"})
+
+
+def test_a_forbid_job_busy_when_its_tick_is_prepared_is_decided_at_the_tick(
+    harness: Harness,
+) -> None:
+    harness.write("slow:\n  task: jobs.health.ping\n  every: 10s\n  overlap: forbid\n")
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    harness.at(10 * S, beat)
+    harness.at(15 * S, beat)  # the 20 s tick is prepared now, while the 10 s run is queued
+    harness.finish("slow", 10 * S)
+    harness.at(20 * S, beat)
+    assert harness.sent("slow") == [10 * S, 20 * S]
+    harness.at(25 * S, beat)  # still queued at 30 s: that tick is skipped
+    harness.at(30 * S, beat)
+    assert [h for h in harness.history("slow") if h[0] <= 30 * S] == [
+        (10 * S, RunStatus.SUCCEEDED, "schedule"),
+        (20 * S, QUEUED, "schedule"),
+        (30 * S, SKIPPED, "schedule"),
+    ]
+
+
+def test_a_tick_prepared_ahead_is_revoked_if_its_job_is_removed_before_it(
+    harness: Harness,
+) -> None:
+    harness.write(PING + "gone:\n  task: jobs.health.ping\n  every: 10s\n  overlap: allow\n")
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    harness.at(10 * S, beat)
+    harness.at(15 * S, beat)  # claims and prepares the 20 s tick
+    harness.write(PING)
+    harness.at(20 * S, beat)
+    assert harness.sent("gone") == [10 * S]
+    assert harness.history("gone") == [
+        (10 * S, QUEUED, "schedule"),
+        (20 * S, RunStatus.REVOKED, "schedule"),
+    ]
+    assert harness.sent("ping") == [10 * S, 20 * S]
 
 
 def test_two_beats_on_one_database_and_broker_send_each_tick_once(harness: Harness) -> None:
