@@ -13,8 +13,8 @@ Three configurations, one after the other in the same run, each with a prefork w
   (a) `celery -A bench.plain_app worker`, no result backend, no history recording;
   (b) `celery -A bench.plain_app worker`, Celery's `db+postgresql+psycopg://` result backend,
       no history recording;
-  (c) `celery -A scheduler worker`: history recording on, default result backend (`db+` and
-      the same database).
+  (c) `celery -A scheduler worker`: history recording on, default result backend (the
+      history itself, scheduler/history/backend.py: results are not written a second time).
 
 Method, per configuration: a fresh PostgreSQL database (migrated for (c)) and a flushed
 private Redis DB; N messages are published with the worker stopped, by the plain app (no
@@ -23,8 +23,8 @@ prerun handler creates the run rows); then the worker starts. The clock starts w
 queue first holds fewer than N messages and stops when the queue is empty and no message
 is left unacknowledged (the app uses late acks, so the last message is acknowledged only
 after its task, result and history writes are done). Worker start-up is not included.
-Results are checked afterwards: `celery inspect stats` total, and for (b)/(c) the result
-rows (and the `succeeded` runs for (c)).
+Results are checked afterwards: `celery inspect stats` total, for (b) the result rows and
+for (c) the `succeeded` runs.
 
 --quick publishes 300 messages instead of 2000 (about 15 s in all). A default run takes about
 a minute on a 2-CPU machine, --repeat times that; each configuration run is abandoned
@@ -34,6 +34,7 @@ after --timeout seconds (default 300, 120 with --quick).
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import subprocess
@@ -80,7 +81,7 @@ class Config:
 CONFIGS = (
     Config("a", "(a) no result backend, no history", "bench.plain_app", "none", False),
     Config("b", "(b) Celery db+postgresql result backend", "bench.plain_app", "celery-db", False),
-    Config("c", "(c) ours: history + default db+ backend", "scheduler", "default", True),
+    Config("c", "(c) ours: history, results read from it", "scheduler", "default", True),
 )
 
 
@@ -91,6 +92,11 @@ class Outcome:
     tasks: int
     seconds: float | None
     note: str = ""
+    cpu: float | None = None  # CPU seconds of the worker's processes while measured
+
+    @property
+    def cpu_ms(self) -> float | None:
+        return self.cpu * 1000 / self.tasks if self.cpu is not None and self.tasks else None
 
     @property
     def rate(self) -> float | None:
@@ -104,7 +110,7 @@ def publish(env: dict[str, str], count: int, db: RedisDB) -> None:
 
     app = build(env)
     try:
-        if app.conf.result_backend:
+        if str(app.conf.result_backend or "").startswith("db+"):
             # Celery's database backend creates its tables on first use; do it here, so that
             # neither the two pool children racing to create them nor the DDL is measured.
             app.backend.ResultSession().close()
@@ -120,18 +126,34 @@ def publish(env: dict[str, str], count: int, db: RedisDB) -> None:
         raise SystemExit(f"published {count} messages but the queue holds {queued}")
 
 
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def wait_drained(
     db: RedisDB, count: int, proc: subprocess.Popen[bytes], timeout: float
-) -> tuple[float | None, int, str]:
-    """(seconds from the first message taken to queue and unacked both empty, done, note)."""
+) -> tuple[float | None, int, str, float | None]:
+    """(seconds from the first message taken to queue and unacked both empty, done, note,
+    CPU seconds the worker's processes used meanwhile)."""
     started: float | None = None
+    cpu_at_start = 0.0
     empty_since: float | None = None
     deadline = time.monotonic() + timeout
     with db.client() as r:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 queued = r.llen(QUEUE)
-                return None, count - queued, f"worker exited with {proc.returncode}"
+                return None, count - queued, f"worker exited with {proc.returncode}", None
             pipe = r.pipeline(transaction=False)
             pipe.llen(QUEUE)
             pipe.hlen(UNACKED)
@@ -139,17 +161,18 @@ def wait_drained(
             now = time.perf_counter()
             if started is None and queued < count:
                 started = now
+                cpu_at_start = group_cpu(proc.pid)
             if started is not None and queued == 0 and unacked == 0:
                 # Seen twice in a row: a message between BRPOP and its unacked entry is in
                 # neither place for a moment.
                 if empty_since is not None:
-                    return empty_since - started, count, ""
+                    return empty_since - started, count, "", group_cpu(proc.pid) - cpu_at_start
                 empty_since = now
             else:
                 empty_since = None
             time.sleep(0.002)
         queued, unacked = r.llen(QUEUE), r.hlen(UNACKED)
-    return None, count - queued - unacked, f"timed out after {timeout:.0f}s"
+    return None, count - queued - unacked, f"timed out after {timeout:.0f}s", None
 
 
 def verify(config: Config, env: dict[str, str], node: str, count: int, db_url: str) -> str:
@@ -171,16 +194,23 @@ def verify(config: Config, env: dict[str, str], node: str, count: int, db_url: s
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            if config.result_backend != "none":
+            if config.result_backend == "celery-db":
                 done = conn.execute(
                     text("SELECT count(*) FROM celery_taskmeta WHERE status = 'SUCCESS'")
                 ).scalar()
                 if done != count:
                     problems.append(f"{done} SUCCESS results")
             if config.history:
-                done = conn.execute(
-                    text("SELECT count(*) FROM runs WHERE status = 'succeeded'")
-                ).scalar()
+                # A run's outcome is written up to DEFER_FOR after its message is
+                # acknowledged (scheduler/history/buffer.py): give the last ones a moment.
+                deadline = time.monotonic() + 10
+                while True:
+                    done = conn.execute(
+                        text("SELECT count(*) FROM runs WHERE status = 'succeeded'")
+                    ).scalar()
+                    if done == count or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
                 if done != count:
                     problems.append(f"{done} succeeded runs")
     finally:
@@ -235,7 +265,7 @@ def run_config(
                 env,
                 "worker",
             )
-            seconds, done, note = wait_drained(db, args.tasks, proc, args.timeout)
+            seconds, done, note, cpu = wait_drained(db, args.tasks, proc, args.timeout)
             if seconds is not None:
                 note = verify(config, env, node, args.tasks, db_url)
             procs.stop_all()
@@ -247,13 +277,24 @@ def run_config(
             if problems:
                 print(f"{config.label}, run {repeat}:\n{problems}", file=sys.stderr)
                 note = (note + "; " if note else "") + "problems in worker log"
-            return Outcome(config, repeat, done, seconds, note)
+            return Outcome(config, repeat, done, seconds, note, cpu)
     finally:
         procs.stop_all()
 
 
 def table(outcomes: list[Outcome]) -> str:
-    rows = [("configuration", "run", "tasks", "seconds", "tasks/s", "vs (a)", "note")]
+    rows = [
+        (
+            "configuration",
+            "run",
+            "tasks",
+            "seconds",
+            "tasks/s",
+            "vs (a)",
+            "worker CPU ms/task",
+            "note",
+        )
+    ]
     baseline = {o.repeat: o.rate for o in outcomes if o.config.key == "a"}
     for o in outcomes:
         base = baseline.get(o.repeat)
@@ -265,6 +306,7 @@ def table(outcomes: list[Outcome]) -> str:
                 f"{o.seconds:.3f}" if o.seconds else "-",
                 f"{o.rate:.0f}" if o.rate else "-",
                 f"{o.rate / base:.2f}" if o.rate and base else "-",
+                f"{o.cpu_ms:.2f}" if o.cpu_ms is not None else "-",
                 o.note,
             )
         )

@@ -7,7 +7,7 @@ import pkgutil
 
 from celery import Celery
 
-from scheduler.config import Settings, sqlalchemy_url
+from scheduler.config import HISTORY_BACKEND, Settings, sqlalchemy_url
 from scheduler.history.recording import Recorder
 from scheduler.schedule_file import read_timezone
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings) -> Celery:
     app.conf.update(
         broker_url=settings.broker_url,
         result_backend=_result_backend(settings.result_backend),
+        scheduler_database_url=settings.database_url,
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
@@ -62,6 +63,8 @@ def create_app(settings: Settings) -> Celery:
 
 
 def _result_backend(url: str) -> str:
+    if url == HISTORY_BACKEND:
+        return "scheduler.history.backend:HistoryBackend"
     # `db+postgresql://` would pick psycopg2, which we do not install; name our drivers.
     return "db+" + sqlalchemy_url(url[3:]) if url.startswith("db+") else url
 

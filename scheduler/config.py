@@ -14,6 +14,8 @@ VAR_DIR = Path("var")
 # (about 10,000 jobs per MiB) raises the limit with this variable.
 DEFAULT_MAX_SCHEDULE_BYTES = 1 << 20
 MAX_BYTES_VARIABLE = "SCHEDULER_MAX_SCHEDULE_BYTES"
+# Results read from the run history (scheduler/history/backend.py): written once, not twice.
+HISTORY_BACKEND = "history"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,7 @@ class Settings:
             schedule_file=Path(env.get("SCHEDULER_SCHEDULE_FILE") or "schedules.yaml"),
             broker_url=env.get("SCHEDULER_BROKER_URL") or f"sqla+sqlite:///{VAR_DIR}/broker.sqlite",
             database_url=database_url,
-            result_backend=env.get("SCHEDULER_RESULT_BACKEND") or f"db+{database_url}",
+            result_backend=env.get("SCHEDULER_RESULT_BACKEND") or HISTORY_BACKEND,
             timezone=env.get("SCHEDULER_TIMEZONE") or "UTC",
             worker_timeout=timedelta(seconds=float(env.get("SCHEDULER_WORKER_TIMEOUT") or 60)),
             queued_timeout=timedelta(seconds=float(env.get("SCHEDULER_QUEUED_TIMEOUT") or 3600)),

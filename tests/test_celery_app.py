@@ -22,7 +22,8 @@ def test_app_has_the_settings_of_spec_section_2() -> None:
     assert conf.worker_prefetch_multiplier == 1
     assert conf.worker_send_task_events is True
     assert conf.broker_url == "redis://127.0.0.1:1/0"
-    assert conf.result_backend == "db+sqlite:///var/history.sqlite"
+    assert conf.result_backend == "scheduler.history.backend:HistoryBackend"
+    assert conf.scheduler_database_url == "sqlite:///var/history.sqlite"
 
 
 def test_celery_dash_a_scheduler_finds_the_app() -> None:

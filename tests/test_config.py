@@ -27,11 +27,11 @@ def test_defaults_are_embedded_sqlite_under_var() -> None:
     assert settings.schedule_file == Path("schedules.yaml")
     assert settings.broker_url == "sqla+sqlite:///var/broker.sqlite"
     assert settings.database_url == "sqlite:///var/history.sqlite"
-    assert settings.result_backend == "db+sqlite:///var/history.sqlite"
+    assert settings.result_backend == "history"  # results read from the run history
     assert settings.timezone == "UTC"
 
 
-def test_environment_overrides_and_result_backend_follows_database() -> None:
+def test_environment_overrides() -> None:
     settings = Settings.from_env(
         {
             "SCHEDULER_SCHEDULE_FILE": "/etc/s.yaml",
@@ -42,7 +42,7 @@ def test_environment_overrides_and_result_backend_follows_database() -> None:
     )
     assert settings.schedule_file == Path("/etc/s.yaml")
     assert settings.broker_url == "redis://127.0.0.1:6379/3"
-    assert settings.result_backend == "db+postgresql://127.0.0.1/test"
+    assert settings.database_url == "postgresql://127.0.0.1/test"
     assert settings.timezone == "Europe/London"
     explicit = Settings.from_env({"SCHEDULER_RESULT_BACKEND": "redis://127.0.0.1/1"})
     assert explicit.result_backend == "redis://127.0.0.1/1"

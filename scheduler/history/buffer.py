@@ -3,6 +3,11 @@
 A worker keeps running jobs while the history database restarts; the rows it could not
 write are kept in memory and written, in the order they happened, once the database
 answers again. They are lost only if the process itself dies first (logged as such).
+
+A write that nothing waits for (a run's final outcome) can also be deferred: a thread
+writes it within DEFER_FOR while the process goes on to its next task, so the database's
+round trips overlap the work instead of adding to it. A process killed in that window
+leaves its run `running` until the reaper ends it `lost` (its worker no longer lists it).
 """
 
 from __future__ import annotations
@@ -14,17 +19,20 @@ from collections import deque
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRY_EVERY = 2.0
+DEFER_FOR = 0.05  # seconds a deferred write may wait, to be written with others
 LIMIT = 100_000  # writes kept; past this the oldest are dropped, and that is logged
 
 
 def unavailable(exc: BaseException) -> bool:
     """True for errors that mean the database cannot be reached right now."""
+    # Imported here: `scheduler next` imports the recorder (and this module) but needs no
+    # database, and SQLAlchemy is a quarter of a second of start-up.
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
     if isinstance(exc, OperationalError | InterfaceError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
@@ -39,10 +47,43 @@ class WriteBuffer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._dropped = 0
+        self._deferred: deque[Callable[[], object]] = deque()
+        self._wake = threading.Condition(self._lock)
+        self._writer: threading.Thread | None = None
+        self._writing = 0
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._deferred) + self._writing
+
+    def defer(self, operation: Callable[[], object]) -> None:
+        """Write soon, from a background thread; in order with the other deferred writes."""
+        with self._lock:
+            self._deferred.append(operation)
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(
+                    target=self._write_deferred, name="history-deferred", daemon=True
+                )
+                self._writer.start()
+            self._wake.notify()
+
+    def _write_deferred(self) -> None:
+        while True:
+            with self._lock:
+                while not self._deferred:
+                    self._wake.wait()
+                batch = list(self._deferred)
+                self._deferred.clear()
+                self._writing = len(batch)
+            for operation in batch:
+                # Through `write`: an outage queues it, and nothing overtakes that queue.
+                try:
+                    self.write(operation, None)
+                except Exception:
+                    log.exception("a deferred history write failed and is dropped")
+            with self._lock:
+                self._writing = 0
+            time.sleep(DEFER_FOR)
 
     def write(self, operation: Callable[[], T], default: T) -> T:
         """The operation's result, or `default` if it was queued for later."""
@@ -93,11 +134,11 @@ class WriteBuffer:
     def flush(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for queued writes; True if none is left."""
         deadline = time.monotonic() + timeout
-        while self._pending and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self._pending:
+        while self.pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self.pending:
             log.error(
                 "%d history writes not done at exit: those runs' rows are incomplete",
-                len(self._pending),
+                self.pending,
             )
-        return not self._pending
+        return not self.pending

@@ -13,9 +13,22 @@ from scheduler.config import sqlalchemy_url
 __all__ = ["make_engine", "sqlalchemy_url"]
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with pre-ping (survives a database restart); SQLite made multi-process safe."""
+def make_engine(url: str, *, per_statement: bool = False, **kwargs: Any) -> Engine:
+    """An engine with pre-ping (survives a database restart); SQLite made multi-process safe.
+
+    `per_statement=True` is for the worker's history writes, a few single-statement writes
+    per task where round trips are most of the cost: autocommit (no BEGIN/COMMIT round
+    trips; each statement is a compare-and-set that needs no transaction around it), no
+    pre-ping (a write that fails on a stale connection is retried by the WriteBuffer), and
+    on PostgreSQL commits acknowledged before their WAL reaches the disk (synchronous_commit
+    off: a database crash can lose the last fraction of a second of commits, never corrupt
+    or half-apply one). Beat claims never use it: exactly-once rests on them.
+    """
     parsed = make_url(sqlalchemy_url(url))
+    if per_statement:
+        kwargs.setdefault("isolation_level", "AUTOCOMMIT")
+        if parsed.get_backend_name() == "postgresql":
+            kwargs.setdefault("connect_args", {})["options"] = "-c synchronous_commit=off"
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
@@ -23,7 +36,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    return create_engine(parsed, pool_pre_ping=not per_statement, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

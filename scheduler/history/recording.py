@@ -31,11 +31,14 @@ log = logging.getLogger(__name__)
 
 JOB_HEADER = "scheduler_job"
 TRIGGER_HEADER = "scheduler_trigger"
+RECORDED_HEADER = "scheduler_recorded"  # on messages whose run a publisher recorded (`api`)
 HEARTBEAT_EVERY = 10.0
 # Notify specs of runs this process has seen, by run id. The worker parent sees every run
 # it receives but only hears of the ones that end there (hard time limits), so this is an
 # LRU, not a map that is emptied.
 _REMEMBERED_RUNS = 10_000
+# Outcomes after which nothing reads the row to decide anything: written in the background.
+DEFERRABLE = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
 
 
 class Recorder:
@@ -64,7 +67,7 @@ class Recorder:
             from scheduler.history.store import HistoryStore
 
             # A forked worker child must not share its parent's connections.
-            self._store = HistoryStore(make_engine(self.database_url))
+            self._store = HistoryStore(make_engine(self.database_url, per_statement=True))
             self._pid = os.getpid()
         return self._store
 
@@ -108,6 +111,7 @@ class Recorder:
         )
         from scheduler.history.store import NewRun
 
+        headers[RECORDED_HEADER] = 1  # the signal's dict is the message's: the worker sees it
         now = utcnow()
         self.buffer.write(
             lambda: self.store.record_published(
@@ -146,12 +150,16 @@ class Recorder:
         """Record the outcome, then notify the job's webhook if it asks for this status."""
         now = utcnow()
         started_at = self._started.get(run_id)
-        self.buffer.write(
-            lambda: self.store.record_finished(
-                run_id, status, now, started_at=started_at, **fields
-            ),
-            None,
-        )
+
+        def record() -> None:
+            self.store.record_finished(run_id, status, now, started_at=started_at, **fields)
+
+        if status in DEFERRABLE:
+            self.buffer.defer(record)
+        else:
+            # A retry's next delivery must find the run `retrying`, or it would take it for
+            # a duplicate; an outcome recorded by the worker parent has no next task.
+            self.buffer.write(record, None)
         spec = self._notify_specs.get(run_id)
         if status is not RunStatus.RETRYING:
             self._notify_specs.pop(run_id, None)
@@ -191,6 +199,7 @@ class Recorder:
                 worker=request.hostname,
                 worker_process=self.process_id or f"{request.hostname}:{os.getpid()}",
                 redelivered=bool((request.delivery_info or {}).get("redelivered")),
+                known=bool(request.get(TRIGGER_HEADER) or request.get(RECORDED_HEADER)),
                 at=now,
                 args=args or (),
                 kwargs=kwargs or {},

@@ -16,7 +16,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Insert, Integer, Table, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -113,6 +126,81 @@ class RunFilter:
 
 
 _FAILED_STATUSES = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST)
+
+
+# Built once: a worker records every run through it, and building an UPDATE costs more CPU
+# than sending it.
+_FINISH = (
+    update(RUNS)
+    .where(RUNS.c.id == bindparam("run_id"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "status",
+                "finished_at",
+                "error_type",
+                "error_message",
+                "traceback",
+                "duration_s",
+                "result",
+            )
+        }
+    )
+)
+
+
+# A queued (or retrying, or lost) run becomes running; 0 rows: the row decides otherwise.
+_START = (
+    update(RUNS)
+    .where(
+        RUNS.c.id == bindparam("run_id"),
+        RUNS.c.status.in_([RunStatus.QUEUED, RunStatus.RETRYING, RunStatus.LOST]),
+    )
+    .values(
+        status=RunStatus.RUNNING,
+        started_at=bindparam("started_at"),
+        worker=bindparam("worker"),
+        worker_process=bindparam("worker_process"),
+        attempts=RUNS.c.attempts + 1,
+        deadline_at=bindparam("deadline_at"),
+        enqueued_at=func.coalesce(RUNS.c.enqueued_at, bindparam("started_at")),
+        finished_at=None,
+    )
+)
+_INSERTS: dict[str, Insert] = {}
+_STARTED_COLUMNS = (
+    "id",
+    "job_name",
+    "task_name",
+    "trigger",
+    "status",
+    "created_at",
+    "enqueued_at",
+    "started_at",
+    "attempts",
+    "worker",
+    "worker_process",
+    "queue",
+    "args",
+    "kwargs",
+    "deadline_at",
+)
+
+
+def _insert_started(conn: Connection, row: dict[str, Any]) -> bool:
+    """INSERT-or-ignore of a run first heard of when it starts; True if it was inserted."""
+    name = conn.dialect.name
+    if name not in _INSERTS:
+        stmt = _insert_ignore(conn, RUNS).values(
+            {column: bindparam(column) for column in _STARTED_COLUMNS}
+        )
+        # As in claim_many: rowcount is not reliable through psycopg, RETURNING is.
+        _INSERTS[name] = stmt.returning(RUNS.c.id) if conn.dialect.insert_returning else stmt
+    result = conn.execute(_INSERTS[name], row)
+    if conn.dialect.insert_returning:
+        return result.first() is not None
+    return result.rowcount == 1
 
 
 def _insert_ignore(conn: Connection, table: Any) -> Insert:
@@ -254,6 +342,7 @@ class HistoryStore:
         kwargs: Mapping[str, Any] | None = None,
         queue: str | None = None,
         deadline_at: datetime | None = None,
+        known: bool = True,
     ) -> bool:
         """Mark a run running (attempts + 1); False if this delivery must not run it.
 
@@ -262,7 +351,9 @@ class HistoryStore:
         a finished run is not run again; a running one is taken over only by a redelivery
         (the broker saw the first delivery end unacknowledged: its worker died) or when the
         worker process holding it has stopped heartbeating. Any other copy is a duplicate.
-        A run never published through us is created here, as trigger `api`.
+        A run never published through us is created here, as trigger `api`; `known=False`
+        says the message did not come through us, so its row is most likely new (one
+        INSERT instead of UPDATE, SELECT, INSERT).
         """
         values = {
             "status": RunStatus.RUNNING,
@@ -274,34 +365,39 @@ class HistoryStore:
             "enqueued_at": func.coalesce(RUNS.c.enqueued_at, at),
             "finished_at": None,
         }
-        startable = [RunStatus.QUEUED, RunStatus.RETRYING, RunStatus.LOST]
+        new_row = {
+            "id": run_id,
+            "job_name": job_name,
+            "task_name": task_name,
+            "trigger": Trigger.API,
+            "status": RunStatus.RUNNING,
+            "created_at": at,
+            "enqueued_at": at,
+            "started_at": at,
+            "attempts": 1,
+            "worker": worker,
+            "worker_process": worker_process,
+            "queue": queue,
+            "args": redact(list(args)),
+            "kwargs": redact(dict(kwargs or {})),
+            "deadline_at": deadline_at,
+        }
         with self.engine.begin() as conn:
             by_id = RUNS.c.id == run_id
-            if conn.execute(
-                update(RUNS).where(by_id, RUNS.c.status.in_(startable)).values(**values)
-            ).rowcount:
+            if not known and _insert_started(conn, new_row):
+                return True
+            start = {
+                "run_id": run_id,
+                "started_at": at,
+                "worker": worker,
+                "worker_process": worker_process,
+                "deadline_at": deadline_at,
+            }
+            if conn.execute(_START, start).rowcount:
                 return True
             row = conn.execute(select(RUNS.c.status, RUNS.c.worker_process).where(by_id)).first()
             if row is None:
-                conn.execute(
-                    _insert_ignore(conn, RUNS).values(
-                        id=run_id,
-                        job_name=job_name,
-                        task_name=task_name,
-                        trigger=Trigger.API,
-                        status=RunStatus.RUNNING,
-                        created_at=at,
-                        enqueued_at=at,
-                        started_at=at,
-                        attempts=1,
-                        worker=worker,
-                        worker_process=worker_process,
-                        queue=queue,
-                        args=redact(list(args)),
-                        kwargs=redact(dict(kwargs or {})),
-                        deadline_at=deadline_at,
-                    )
-                )
+                _insert_started(conn, new_row)
                 return True
             status, holder = RunStatus(row[0]), row[1]
             if status is not RunStatus.RUNNING:
@@ -405,14 +501,21 @@ class HistoryStore:
                 )
         return [(run_id, job) for run_id, job in rows]
 
-    def unsent(self, created_before: datetime, limit: int = 500) -> list[Run]:
-        """Claimed runs that no beat has recorded as published: candidates to send again."""
+    def unsent(self, due_before: datetime, limit: int = 500) -> list[Run]:
+        """Claimed runs that no beat has recorded as published: candidates to send again.
+
+        Those whose tick (or, without one, whose claim) is before `due_before`: a beat claims
+        ticks ahead of their instant, and a claim not yet due is not late.
+        """
         query = (
             select(Run)
             .where(
                 Run.status == RunStatus.QUEUED,
                 Run.enqueued_at.is_(None),
-                Run.created_at < created_before,
+                or_(
+                    Run.tick_at < due_before,
+                    and_(Run.tick_at.is_(None), Run.created_at < due_before),
+                ),
                 Run.trigger.in_([Trigger.SCHEDULE, Trigger.CATCHUP, Trigger.MANUAL]),
             )
             .order_by(Run.created_at)
@@ -443,18 +546,22 @@ class HistoryStore:
                 started_at = conn.execute(
                     select(RUNS.c.started_at).where(RUNS.c.id == run_id)
                 ).scalar()
-            values: dict[str, Any] = {
-                "status": status,
-                "finished_at": at if status in FINAL_STATUSES else None,
-                "error_type": error_type,
-                "error_message": error_message,
-                "traceback": traceback,
-            }
-            if status in FINAL_STATUSES and started_at is not None:
-                values["duration_s"] = (at - started_at).total_seconds()
-            if status is RunStatus.SUCCEEDED:
-                values["result"] = cap_result(result)
-            conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values))
+            final = status in FINAL_STATUSES
+            conn.execute(
+                _FINISH,
+                {
+                    "run_id": run_id,
+                    "status": status,
+                    "finished_at": at if final else None,
+                    "error_type": error_type,
+                    "error_message": error_message,
+                    "traceback": traceback,
+                    "duration_s": (at - started_at).total_seconds()
+                    if final and started_at is not None
+                    else None,
+                    "result": cap_result(result) if status is RunStatus.SUCCEEDED else None,
+                },
+            )
 
     # -- queries ------------------------------------------------------------------------
 

@@ -127,16 +127,28 @@ def test_reaper_marks_lost_only_what_no_live_worker_runs(store: HistoryStore) ->
     assert store.reap(now, TIMEOUT) == []
 
 
-def test_unsent_lists_old_claims_never_marked_sent(store: HistoryStore) -> None:
+def test_unsent_lists_claims_long_due_and_never_marked_sent(store: HistoryStore) -> None:
     old = queued(store, "old")
     sent = queued(store, "sent")
     store.mark_enqueued(sent, T0)
     queued(store, "api", Trigger.API)
-    fresh = NewRun(
-        run_id_for("fresh", T0), "fresh", "t", Trigger.SCHEDULE, RunStatus.QUEUED, tick_at=T0
+    # Claimed ahead of its tick (as beats do): not late until that tick has passed.
+    ahead_tick = T0 + timedelta(seconds=60)
+    ahead = NewRun(
+        run_id_for("ahead", ahead_tick),
+        "ahead",
+        "t",
+        Trigger.SCHEDULE,
+        RunStatus.QUEUED,
+        tick_at=ahead_tick,
     )
-    store.claim(fresh, T0 + timedelta(seconds=55))
+    store.claim(ahead, T0)
+    # A manual run has no tick: its claim time counts.
+    manual = NewRun("manual-1", "manual", "t", Trigger.MANUAL, RunStatus.QUEUED)
+    store.claim(manual, T0 + timedelta(seconds=55))
     assert [r.id for r in store.unsent(T0 + timedelta(seconds=50))] == [old]
+    later = {r.id for r in store.unsent(T0 + timedelta(seconds=61))}
+    assert later == {old, ahead.id, "manual-1"}
 
 
 def test_runs_sent_but_never_started_become_lost_and_can_still_run(store: HistoryStore) -> None:

@@ -118,6 +118,23 @@ def test_redelivery_counts_attempts_and_unknown_runs_are_created(store: HistoryS
     )
 
 
+def test_a_message_not_published_through_us_starts_with_one_insert_and_same_rules(
+    store: HistoryStore,
+) -> None:
+    kw = {"job_name": "jobs.x", "task_name": "jobs.x", "worker": "w", "at": T0, "known": False}
+    assert store.record_started("new", **kw) is True  # type: ignore[arg-type]
+    assert store.get("new").trigger == Trigger.API  # type: ignore[union-attr]
+    # Its row exists after all (claimed by a beat): the INSERT is ignored, the UPDATE starts it.
+    store.claim(tick_run("ping", T0), T0)
+    claimed = run_id_for("ping", T0)
+    assert store.record_started(claimed, **kw) is True  # type: ignore[arg-type]
+    run = store.get(claimed)
+    assert run is not None
+    assert (run.trigger, run.status, run.attempts) == (Trigger.SCHEDULE, RunStatus.RUNNING, 1)
+    store.record_finished(claimed, RunStatus.SUCCEEDED, T0)
+    assert store.record_started(claimed, **kw) is False  # a copy of a finished run
+
+
 def test_failure_keeps_error_and_huge_results_are_capped(store: HistoryStore) -> None:
     store.claim(tick_run("a", T0), T0)
     store.claim(tick_run("b", T0), T0)
