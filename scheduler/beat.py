@@ -69,11 +69,10 @@ RECOVER_EVERY = timedelta(seconds=5)
 # their instant: building a Celery message costs ~0.5 ms, 10,000 of them 5 s.
 PREPARE_AHEAD = timedelta(seconds=10)
 PREPARE_CHUNK = 500  # jobs prepared between two looks at what has come due meanwhile
-# A claimed run not recorded as sent this long after its claim is sent again by any beat:
-# the beat that claimed it probably stopped between claiming and publishing. A duplicate
-# message is harmless: the worker checks the run's row before running it. Longer than
-# PREPARE_AHEAD, or runs claimed ahead would be sent by another beat before their tick.
-UNSENT_AFTER = timedelta(seconds=20)
+# A claimed run not recorded as sent this long after it was due is sent again by any beat:
+# the beat that claimed it stopped before sending it. A duplicate message is harmless: the
+# worker checks the run's row before running it.
+UNSENT_AFTER = timedelta(seconds=10)
 MARK_CHUNK = 1000  # runs per UPDATE of their enqueued_at
 _STATUS_OF = {
     ActionKind.SEND: RunStatus.QUEUED,
@@ -231,15 +230,16 @@ class Beat(Scheduler):  # type: ignore[misc]
         while self._due and self._due[0].due_at <= horizon:
             due = heapq.heappop(self._due)
             (late if due.due_at <= now else early).append(due)
-        if late:
-            self._dispatch(late, now, ahead=False)
-        for start in range(0, len(early), PREPARE_CHUNK):
-            if start:
-                now = self._clock()
-                self._send_ready(now)
-            self._dispatch(early[start : start + PREPARE_CHUNK], now, ahead=True)
-        if late or early:
-            self._send_ready(self._clock())
+        # Chunks, each sent as soon as it is due: the first runs go out while later ones are
+        # still being prepared.
+        chunks = [(late[i : i + PREPARE_CHUNK], False) for i in range(0, len(late), PREPARE_CHUNK)]
+        chunks += [
+            (early[i : i + PREPARE_CHUNK], True) for i in range(0, len(early), PREPARE_CHUNK)
+        ]
+        for dues, ahead in chunks:
+            self._dispatch(dues, now, ahead=ahead)
+            now = self._clock()
+            self._send_ready(now)
 
     def _dispatch(self, dues: list[_Due], now: datetime, ahead: bool) -> None:
         """Plan, claim and prepare the ticks of these heap entries, all in one batch.
@@ -461,6 +461,8 @@ class Beat(Scheduler):  # type: ignore[misc]
             job = self._jobs.get(row.job_name)
             if row.id in retrying:
                 continue
+            if job is not None and row.tick_at and due_at(job, row.tick_at) > now - UNSENT_AFTER:
+                continue  # jittered: its owner holds it until its due time
             if job is None:
                 self.store.record_finished(
                     row.id,
@@ -475,7 +477,18 @@ class Beat(Scheduler):  # type: ignore[misc]
             log.warning("sending again %d runs claimed but never recorded as sent", len(items))
             self._send_many(items, now)
 
-    def close(self) -> None:
+    def close(self, drain: bool = True) -> None:
+        """Stop: first send what was claimed ahead, each at its instant (PREPARE_AHEAD at most).
+
+        Left unsent, those claims would wait for another beat's recovery, UNSENT_AFTER late.
+        """
+        deadline = time.monotonic() + PREPARE_AHEAD.total_seconds() + 1
+        while drain and self._ready and time.monotonic() < deadline:
+            wait = (self._ready[0].due_at - self._clock()).total_seconds()
+            time.sleep(min(max(wait, 0.0), max(deadline - time.monotonic(), 0.0)))
+            self._send_ready(self._clock())
+        if self._ready:
+            log.warning("%d runs claimed ahead are left for another beat", len(self._ready))
         self._notifier.close()
         try:
             self.store.forget_heartbeat(self._id)

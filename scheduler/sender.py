@@ -8,8 +8,8 @@ before the tick (`prepare`), and at the tick only the final broker commands go o
 On Redis, `prepare` runs the ordinary Celery/kombu publish path against a channel whose
 publish batch records the final Redis commands instead of running them (kombu 5.7's
 `Producer.batch` protocol: the transport hands each message's commands to the batch);
-`send` replays them in one pipeline. Other transports (RabbitMQ, SQLite) keep the prepared
-Celery message and publish it inside `Producer.batch`, which their transport runs as it goes.
+`send` replays them in one pipeline. On other transports (RabbitMQ, SQLite), and for runs
+sent again after a failure, `send` publishes the usual way.
 """
 
 from __future__ import annotations
@@ -124,17 +124,15 @@ class Sender:
                 log.exception("could not send %d prepared runs; will retry", len(chunk))
                 continue
             sent.extend(item.run_id for item in chunk)
-        others = [item for item in items if item.commands is None]
-        if others:
-            producer = self._producer()
-            with producer.batch():
-                for item in others:
-                    try:
-                        publish(item, producer)
-                    except Exception:
-                        log.exception("could not publish run %s; will retry", item.run_id)
-                        continue
-                    sent.append(item.run_id)
+        for item in items:
+            if item.commands is not None:
+                continue
+            try:
+                publish(item, self._producer())
+            except Exception:
+                log.exception("could not publish run %s; will retry", item.run_id)
+                continue
+            sent.append(item.run_id)
         return sent
 
     def _replay(self, items: Sequence[Prepared]) -> None:

@@ -42,9 +42,11 @@ def test_beats_killed_at_random_lose_and_double_no_tick(beat_count: int, tmp_pat
             kills += 1
             time.sleep(rng.uniform(0.0, 2.0))
             beats[victim] = s.beat(f"beat-{victim}-{kills}")
-        time.sleep(5)
+        # A killed beat leaves the ticks it claimed ahead (beat.PREPARE_AHEAD) to the others,
+        # which send them UNSENT_AFTER after they were due (recovery runs every 5 s).
+        time.sleep(25)
         for beat in beats:
-            s.stop(beat)  # warm stop: the window below ends before this
+            s.stop(beat)  # warm stop: sends what it claimed ahead, each at its instant
 
         def settled() -> list[dict[str, object]] | None:
             rows = s.history("--job", "every-second")

@@ -158,9 +158,15 @@ def test_two_beats_send_each_tick_once(tmp_path: Path) -> None:
         sent = Counter(m["headers"]["id"] for m in messages)
         assert sent and max(sent.values()) == 1, "a tick was sent twice"
         rows = s.history("--job", "a")
-        assert {r["id"] for r in rows if r["status"] == "queued"} == {
+        sent_rows = [r for r in rows if r["enqueued_at"]]
+        assert {r["id"] for r in sent_rows} == {
             m["headers"]["id"] for m in messages if m["headers"]["scheduler_job"] == "a"
         }
+        # Ticks claimed ahead of their instant (beat.PREPARE_AHEAD) and not yet due when the
+        # beats stopped are queued, unsent: all of them after the last one sent.
+        last_sent = max(_at(r["tick_at"]) for r in sent_rows)
+        unsent = [_at(r["tick_at"]) for r in rows if not r["enqueued_at"]]
+        assert all(last_sent < t <= last_sent + timedelta(seconds=11) for t in unsent)
         ticks = sorted(_at(r["tick_at"]) for r in rows)
         assert len(ticks) >= 30
         steps = {b - a for a, b in itertools.pairwise(ticks)}
