@@ -78,15 +78,6 @@ def _offset_at(timestamp: int, tz: ZoneInfo) -> timedelta | None:
     return datetime.fromtimestamp(timestamp, tz).utcoffset()
 
 
-def _second_pass(wall: datetime, tz: ZoneInfo) -> datetime | None:
-    """The instant of the second pass of a wall time repeated by a fall-back, else None."""
-    first = wall.replace(tzinfo=tz, fold=0)
-    second = wall.replace(tzinfo=tz, fold=1)
-    if first.utcoffset() == second.utcoffset():
-        return None
-    return second.astimezone(UTC)
-
-
 def _cron_ticks(expr: CronExpr, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
     after = after.astimezone(UTC)
     local = after.astimezone(tz)
@@ -94,9 +85,9 @@ def _cron_ticks(expr: CronExpr, tz: ZoneInfo, after: datetime) -> Iterator[datet
     if local.fold == 0:
         # Inside the first pass of a fall-back, wall times earlier than `after`'s own still
         # have a second pass later than `after`; start early enough to see them.
-        other = local.replace(fold=1).utcoffset()
-        if other is not None and local.utcoffset() is not None and other != local.utcoffset():
-            cursor -= abs(local.utcoffset() - other)  # type: ignore[operator]
+        offset, other = local.utcoffset(), local.replace(fold=1).utcoffset()
+        if offset is not None and other is not None and other != offset:
+            cursor -= abs(offset - other)
     # Second passes come after later first passes (01:30 EDT < 01:00 EST), so hold them in a
     # heap until the wall-clock walk has passed their instant.
     pending: list[datetime] = []
@@ -106,12 +97,15 @@ def _cron_ticks(expr: CronExpr, tz: ZoneInfo, after: datetime) -> Iterator[datet
         if wall is None:
             break
         cursor = wall + _MINUTE
-        if _in_gap(wall, tz):
+        local = wall.replace(tzinfo=tz)  # fold=0: the first pass of a repeated wall time
+        instant = local.astimezone(UTC)
+        # A wall time in a gap does not survive the round trip. The comparison of two
+        # datetimes with the same tzinfo is on the wall clock alone (PEP 495), so this is
+        # _in_gap() without converting the wall time a second time: the hot path.
+        if instant.astimezone(tz) != local:
             if expr.frequent:
                 continue  # frequent: a wall time that never happens does not fire
             instant = _gap_end(wall, tz)  # fixed-time: once, at the first instant after
-        else:
-            instant = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
         while pending and pending[0] < instant:
             tick = heapq.heappop(pending)
             if tick > last:
@@ -121,9 +115,9 @@ def _cron_ticks(expr: CronExpr, tz: ZoneInfo, after: datetime) -> Iterator[datet
             yield instant
             last = instant
         if expr.frequent:
-            second = _second_pass(wall, tz)
-            if second is not None:
-                heapq.heappush(pending, second)
+            second = wall.replace(tzinfo=tz, fold=1)
+            if second.utcoffset() != local.utcoffset():  # a fall-back repeats this wall time
+                heapq.heappush(pending, second.astimezone(UTC))
     while pending:
         tick = heapq.heappop(pending)
         if tick > last:
