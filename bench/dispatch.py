@@ -1,45 +1,55 @@
-"""Beat dispatch lateness: N jobs due at the same instant, our beat against stock Celery beat.
+"""Beat dispatch lateness: N jobs due at the same instant; ours, stock Celery beat and RedBeat.
 
-    python bench/dispatch.py [--quick] [--jobs 1000 [10000 ...]] [--lift-node-cap]
-        [--window 55] [--loglevel info]
+    python bench/dispatch.py [--quick] [--jobs 1000 10000 50000] [--lift-node-cap]
+        [--schedulers ours stock redbeat] [--window 55] [--loglevel info]
 
 Needs Redis at 127.0.0.1:6379 and PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth),
-like the tests (SCHEDULER_TEST_REDIS_URL, SCHEDULER_TEST_POSTGRES_URL change them).
+like the tests (SCHEDULER_TEST_REDIS_URL, SCHEDULER_TEST_POSTGRES_URL change them), and
+celery-redbeat for the third run (`pip install -e ".[test,bench]"`; without it that run is
+reported as skipped).
 
-For each N, two runs, one after the other, each against a flushed private Redis DB with no
-worker consuming:
+For each N, three runs, one after the other, each against a flushed private Redis DB with
+no worker consuming:
 
-  ours   `celery -A scheduler beat`, a fresh migrated PostgreSQL history database and a
-         schedule file of N jobs `jobs.demo.noop`, `every: 60s` (anchored at the epoch, so all
-         due at every minute boundary), `overlap: allow`;
-  stock  `celery -A bench.stock_app beat -s <tmp>/celerybeat-schedule`: Celery's
-         PersistentScheduler with N `crontab()` (every minute) entries of the same task.
+  ours     `celery -A scheduler beat`, a fresh migrated PostgreSQL history database and a
+           schedule file of N jobs `jobs.demo.noop`, `every: 60s` (anchored at the epoch, so
+           all due at every minute boundary), `overlap: allow`;
+  stock    `celery -A bench.stock_app beat -s <tmp>/celerybeat-schedule`: Celery's
+           PersistentScheduler with N `crontab()` (every minute) entries of the same task;
+  redbeat  `celery -A bench.redbeat_app beat`: celery-redbeat's RedBeatScheduler with the
+           same N entries, its schedule and lock in the same Redis DB under the prefix
+           `bench-redbeat:` (the flush before each run makes it start from a clean state).
 
 A reader thread BRPOPs the `celery` list of that Redis DB and timestamps every message as it
-arrives; lateness is arrival minus the minute boundary. The beat is started 10-20 s before a
-boundary (the script waits up to a minute for that), and the first boundary after the beat
-is ready is measured (`ready`: our beat has written its heartbeat, stock beat has fired
-`beat_init`); collection stops when N messages for it have arrived or --window seconds after
-it. Printed per scheduler: start-up time, messages received, lateness of the first message,
-p50/p99/max, and when the last of the N was sent. For ours, the history's view of the same
-tick (enqueued_at - tick_at of its run rows) is printed too.
+arrives; lateness is arrival minus the minute boundary. The beat is started 20 s (more for a
+large N) before a boundary (the script waits up to a minute for that), and the first
+boundary after the beat is ready is measured (`ready`: our beat has written its heartbeat,
+stock beat and RedBeat have fired `beat_init`); collection stops when N messages for it have
+arrived or --window seconds after it. Printed per scheduler: start-up time, messages
+received in the window, lateness of the first message, p50/p99/max, when the last of the N
+was sent (or "not in 55s": the beat had sent only the `received` count by the end of the
+window), and the beat's resident memory when collection stopped (RSS) and at its peak. For
+ours, the history's view of the same tick (enqueued_at - tick_at of its run rows) is
+printed too.
 
-Wall time: each scheduler's run waits for its own minute boundary (the beat is started 20 s
-before it), so it takes up to ~80 s plus its send time whatever N is. The default (N=1000,
-both schedulers) takes about 1.5-2 minutes on a 2-CPU machine, and --quick (N=200) is hardly
-faster (~1.8 minutes): it only makes the send phase short. Each extra N adds ~2 minutes;
---jobs 10000 --lift-node-cap takes about 3. Stock beat re-compares its whole schedule
-before every single send (Scheduler.tick -> schedules_equal), so its send time grows with
-N^2: at N=10000 it sends only ~1,000 messages within the window and is reported incomplete.
+Wall time: each run waits for its own minute boundary, so it takes about a minute plus its
+send time whatever N is. The default (N = 1000 and 10000, three schedulers) takes about
+7-8 minutes on a 2-CPU machine, --quick (N = 1000) about 3-4, and --jobs 1000 10000 50000
+(the full table) about 12. Stock beat re-compares its whole schedule before every single
+send (Scheduler.tick -> schedules_equal), so its send time grows with N^2: at N = 10000 it
+sends only about a thousand messages within the window and is reported incomplete.
 
-A schedule file is limited to 10,000 YAML nodes (scheduler/yamlsafe.py), about 1,600 jobs;
-for a larger N our beat refuses the file and that run is reported as refused, unless
---lift-node-cap runs it through bench/ours_app.py, which raises that limit.
+Schedule-file limits: a file over 1 MiB (about 20,000 of these jobs) is read by our beat
+only with SCHEDULER_MAX_SCHEDULE_BYTES raised, which this script sets for such an N. If our
+loader still refuses the file, that run is reported as refused; --lift-node-cap then runs it
+through bench/ours_app.py, which raises the YAML node limit of scheduler/yamlsafe.py (before
+commit c55de80 that limit counted every node, which capped a file at about 1,600 jobs).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import shutil
@@ -78,7 +88,11 @@ from bench._support import (  # noqa: E402
 
 QUEUE = "celery"
 TASK = "jobs.demo.noop"
-LEAD = (10.0, 20.0)  # start a beat this many seconds before a minute boundary
+SCHEDULERS = ("ours", "stock", "redbeat")
+APPS = {"stock": "bench.stock_app", "redbeat": "bench.redbeat_app"}
+# SPEC §3 refuses schedule files over 1 MiB; 50,000 of these jobs make about 2.5 MiB.
+DEFAULT_MAX_SCHEDULE_BYTES = 1 << 20
+BIG_SCHEDULE_BYTES = 64 << 20
 
 
 class Reader(threading.Thread):
@@ -125,20 +139,29 @@ class Result:
     earlier: int = 0  # messages that arrived before the measured boundary
     notes: list[str] = field(default_factory=list)
     history: str = ""
+    rss_mib: float | None = None  # the beat's resident memory when collection stopped
+    peak_mib: float | None = None  # and its peak (VmHWM) until then
 
 
 def next_boundary(after: float) -> float:
     return math.floor(after / 60) * 60 + 60
 
 
-def wait_for_start_slot() -> float:
-    """Sleep until 10-20 s before a minute boundary; returns that boundary."""
+def lead_for(jobs: int) -> float:
+    """Seconds before a minute boundary to start a beat of `jobs` jobs."""
+    # Loading the schedule grows with N (at 50,000 jobs each beat needs tens of seconds);
+    # a beat that is not ready in time costs a whole minute more.
+    return 20.0 + jobs * 0.0005
+
+
+def wait_for_start_slot(lead: float) -> float:
+    """Sleep until between lead/2 and lead s before a minute boundary; returns it."""
     now = time.time()
-    boundary = next_boundary(now + LEAD[0])
-    start_at = boundary - LEAD[1]
+    boundary = next_boundary(now + lead / 2)
+    start_at = boundary - lead
     if start_at > now:
         print(
-            f"  waiting {start_at - now:.0f}s to start {LEAD[1]:.0f}s before {_hms(boundary)}",
+            f"  waiting {start_at - now:.0f}s to start {lead:.0f}s before {_hms(boundary)}",
             file=sys.stderr,
             flush=True,
         )
@@ -157,7 +180,7 @@ def schedule_text(jobs: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def schedule_refusal(path: Path) -> str:
+def schedule_refusal(path: Path, max_bytes: int) -> str:
     """'' if our loader accepts the schedule file, else its first problem."""
     from zoneinfo import ZoneInfo
 
@@ -165,15 +188,14 @@ def schedule_refusal(path: Path) -> str:
     from scheduler.schedule_file import load_schedule
 
     try:
-        load_schedule(path, {TASK}, ZoneInfo("UTC"))
+        load_schedule(path, {TASK}, ZoneInfo("UTC"), max_bytes=max_bytes)
     except ScheduleError as exc:
         return str(exc.problems[0]) if exc.problems else str(exc)
     return ""
 
 
 def run_one(kind: str, jobs: int, args: argparse.Namespace, db: RedisDB, tmp: Path) -> Result:
-    label = "ours" if kind == "ours" else "stock"
-    result = Result(label, jobs)
+    result = Result(kind, jobs)
     workdir = tmp / f"{kind}-{jobs}"
     workdir.mkdir()
     procs = Processes(workdir)
@@ -198,14 +220,20 @@ def _run(
     label = result.scheduler
     with ExitStack() as stack:
         stack.callback(procs.stop_all)
-        app_module = "bench.stock_app"
         env = base_env(SCHEDULER_BROKER_URL=db.url)
         engine = None
+        if kind == "redbeat" and importlib.util.find_spec("redbeat") is None:
+            result.notes.append('skipped: no celery-redbeat (pip install -e ".[bench]")')
+            return result
         if kind == "ours":
             schedule = workdir / "schedules.yaml"
             schedule.write_text(schedule_text(jobs))
             app_module = "scheduler"
-            refusal = schedule_refusal(schedule)
+            max_bytes = DEFAULT_MAX_SCHEDULE_BYTES
+            if schedule.stat().st_size > max_bytes:
+                max_bytes = BIG_SCHEDULE_BYTES
+                env["SCHEDULER_MAX_SCHEDULE_BYTES"] = str(max_bytes)
+            refusal = schedule_refusal(schedule, max_bytes)
             if refusal and not args.lift_node_cap:
                 result.notes.append(f"refused: {refusal.replace(str(workdir) + '/', '')}")
                 return result
@@ -220,6 +248,7 @@ def _run(
             engine = make_engine(db_url)
             stack.callback(engine.dispose)
         else:
+            app_module = APPS[kind]
             env.update(
                 BENCH_JOBS=str(jobs),
                 BENCH_RESULT_BACKEND="none",
@@ -229,9 +258,11 @@ def _run(
             )
             # Only for the app's timezone (create_app reads it from the schedule file).
             (workdir / "schedules.yaml").write_text("timezone: UTC\njobs: {}\n")
+        # Also RedBeat's clean state: its schedule, last runs and lock live in this DB.
         db.reset()
 
-        boundary = wait_for_start_slot()
+        lead = lead_for(jobs)
+        boundary = wait_for_start_slot(lead)
         reader = Reader(db)
         reader.start()
         stack.callback(reader.stop)
@@ -252,7 +283,7 @@ def _run(
             env,
             "beat",
         )
-        ready = wait_ready(proc, engine, workdir, deadline=boundary + 60)
+        ready = wait_ready(proc, engine, workdir, deadline=boundary + 60 + lead)
         if ready is None:
             result.notes.append(
                 f"beat exited with {proc.returncode}"
@@ -272,6 +303,7 @@ def _run(
                 break
             time.sleep(0.05)
         time.sleep(0.2)  # let the reader drain the last batch
+        result.rss_mib, result.peak_mib = memory_mib(proc.pid)
         procs.stop(proc)
         reader.stop()
         if reader.error is not None:
@@ -317,6 +349,20 @@ def wait_ready(
             return float(ready_file.read_text())
         time.sleep(0.1)
     return None
+
+
+def memory_mib(pid: int) -> tuple[float | None, float | None]:
+    """Resident memory of a process now and at its peak, in MiB (None where unknown)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None, None
+    found: dict[str, float] = {}
+    for line in status.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0]) / 1024  # kB
+    return found.get("VmRSS"), found.get("VmHWM")
 
 
 def analyse(
@@ -401,6 +447,8 @@ def table(results: list[Result], window: float) -> str:
             "p99 ms",
             "max ms",
             "all sent after s",
+            "RSS MiB",
+            "peak MiB",
         )
     ]
     for r in results:
@@ -419,6 +467,8 @@ def table(results: list[Result], window: float) -> str:
                 f"{late[-1] / 1000:.2f}"
                 if complete
                 else (f"not in {window:.0f}s" if r.boundary is not None else "-"),
+                f"{r.rss_mib:.0f}" if r.rss_mib is not None else "-",
+                f"{r.peak_mib:.0f}" if r.peak_mib is not None else "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -443,11 +493,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="200 jobs instead of 1000")
-    parser.add_argument("--jobs", type=int, nargs="+", help="job counts (default 1000)")
     parser.add_argument(
-        "--schedulers", nargs="+", choices=("ours", "stock"), default=["ours", "stock"]
+        "--quick", action="store_true", help="1000 jobs only, instead of 1000 and 10000"
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        nargs="+",
+        help="job counts, at most 99,999 (default 1000 10000; the full table: 1000 10000 50000)",
+    )
+    parser.add_argument("--schedulers", nargs="+", choices=SCHEDULERS, default=list(SCHEDULERS))
     parser.add_argument(
         "--window", type=float, default=55.0, help="seconds after the boundary to collect"
     )
@@ -455,12 +510,16 @@ def main() -> None:
     parser.add_argument(
         "--lift-node-cap",
         action="store_true",
-        help="run our beat through bench/ours_app.py when the file has over 10,000 YAML nodes",
+        help="run our beat through bench/ours_app.py if our loader refuses the file's size "
+        "in YAML nodes",
     )
     parser.add_argument("--redis-db", type=int, help="Redis DB number (default: 0 if empty)")
     parser.add_argument("--keep-logs", type=Path, help="copy the beat logs into this directory")
     args = parser.parse_args()
-    args.jobs = args.jobs or ([200] if args.quick else [1000])
+    args.jobs = args.jobs or ([1000] if args.quick else [1000, 10000])
+    if not all(1 <= n <= 99_999 for n in args.jobs):
+        # Job names are bench-00000..bench-99999.
+        parser.error("--jobs must be between 1 and 99,999")
     if not 1 <= args.window <= 58:
         parser.error("--window must be between 1 and 58 seconds")
     exit_on_sigterm()
