@@ -163,6 +163,7 @@ class Beat(Scheduler):  # type: ignore[misc]
         self._cursors = self.store.last_ticks()
         self._install(schedule, now, starting=True)
         self._sender = Sender(self.app, lambda: self.producer)
+        log.info("schedule %s loaded: %d jobs", self._settings.schedule_file, len(self._jobs))
         try:
             # Connect now, not at the first due tick: that first send would pay for it.
             self.connection.ensure_connection(max_retries=1)
@@ -499,7 +500,7 @@ class Beat(Scheduler):  # type: ignore[misc]
     @property
     def info(self) -> str:
         return (
-            f"schedule: {Path(self._settings.schedule_file)} ({len(self._jobs)} jobs), "
+            f"schedule: {Path(self._settings.schedule_file)}, "
             f"history: {mask_url(self._settings.database_url)}"
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from scheduler.spec import ScheduleFile
 log = logging.getLogger(__name__)
 
 Signature = tuple[int, int, int] | None
+# Files larger than this are read in a background thread: a 100,000-job file takes seconds
+# to validate, and the beat must keep sending meanwhile. Smaller ones take milliseconds.
+BACKGROUND_ABOVE = 256 * 1024
 
 
 def _signature(path: Path) -> Signature:
@@ -33,6 +37,8 @@ class ScheduleWatcher:
         self._load = load
         self._seen: Signature = None
         self._missing_reported = False
+        self._loading: threading.Thread | None = None
+        self._loaded: ScheduleFile | None = None
 
     def load_initial(self) -> ScheduleFile:
         """Load the file now; raises ScheduleError if it is invalid."""
@@ -40,7 +46,17 @@ class ScheduleWatcher:
         return self._load(self.path)
 
     def poll(self) -> ScheduleFile | None:
-        """The new schedule if the file changed and is valid; None otherwise (errors logged)."""
+        """The new schedule if the file changed and is valid; None otherwise (errors logged).
+
+        A large file is read in the background: the poll that notices the change returns
+        None, and a later one returns the schedule once it is read.
+        """
+        if self._loading is not None:
+            if self._loading.is_alive():
+                return None
+            self._loading, loaded, self._loaded = None, self._loaded, None
+            if loaded is not None:
+                return loaded
         signature = _signature(self.path)
         if signature is None:
             if not self._missing_reported:
@@ -54,6 +70,18 @@ class ScheduleWatcher:
         if signature == self._seen:
             return None
         self._seen = signature
+        if signature[1] > BACKGROUND_ABOVE:
+            self._loading = threading.Thread(
+                target=self._load_in_background, name="schedule-reload", daemon=True
+            )
+            self._loading.start()
+            return None
+        return self._reload()
+
+    def _load_in_background(self) -> None:
+        self._loaded = self._reload()
+
+    def _reload(self) -> ScheduleFile | None:
         try:
             schedule = self._load(self.path)
         except ScheduleError as exc:

@@ -66,6 +66,57 @@ def tag_of(node: Node) -> str:
 
 def read_document(path: Path, max_bytes: int = DEFAULT_MAX_SCHEDULE_BYTES) -> Node:
     """The root node of a schedule file; raises ScheduleError for a problem of the whole file."""
+    return parse_document(str(path), _read(path, max_bytes), max_bytes)
+
+
+def top_level_value(
+    path: Path, key: str, max_bytes: int = DEFAULT_MAX_SCHEDULE_BYTES
+) -> Node | None:
+    """The value of one top-level key if it is a plain scalar, reading only as far as it.
+
+    For settings needed before the schedule is loaded (the Celery app's timezone): a
+    100,000-job file need not be parsed twice. None if the key is not found before a merge
+    key (`<<`) or the end, or the document is not a mapping; ScheduleError for a file that
+    cannot be read at all. Invalid YAML after the key is the loader's to report.
+    """
+    text = _read(path, max_bytes).decode("utf-8", errors="replace").removeprefix("\ufeff")
+    yaml = YAML(typ="safe", pure=False)
+    depth = 0
+    nodes = 0  # nodes seen inside the top-level mapping: even ones are keys
+    wanted = False
+    try:
+        for event in yaml.parse(text):
+            kind = type(event)
+            if kind is MappingStartEvent or kind is SequenceStartEvent:
+                if depth == 0 and kind is SequenceStartEvent:
+                    return None
+                if depth == 1:
+                    if wanted:
+                        return None  # the value is a collection
+                    nodes += 1
+                depth += 1
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                depth -= 1
+                if depth == 0:
+                    return None
+            elif depth == 1 and (kind is ScalarEvent or kind is AliasEvent):
+                if wanted:
+                    if kind is not ScalarEvent:
+                        return None
+                    tag = yaml.resolver.resolve(ScalarNode, event.value, event.implicit)
+                    node: Node = ScalarNode(tag, event.value, event.start_mark, event.end_mark)
+                    return node
+                if nodes % 2 == 0 and kind is ScalarEvent:
+                    if event.value == "<<":
+                        return None
+                    wanted = event.value == key
+                nodes += 1
+    except YAMLError:
+        return None
+    return None
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
     name = str(path)
     try:
         size = os.stat(path).st_size
@@ -75,14 +126,13 @@ def read_document(path: Path, max_bytes: int = DEFAULT_MAX_SCHEDULE_BYTES) -> No
         # Bounded even so: a device or pipe (/dev/zero, /dev/stdin) reports size 0, and a file
         # may grow between stat and read.
         with path.open("rb") as stream:
-            data = stream.read(max_bytes + 1)
+            return stream.read(max_bytes + 1)
     except FileNotFoundError:
         raise _file_error(name, "file not found") from None
     except IsADirectoryError:
         raise _file_error(name, "is a directory, not a schedule file") from None
     except PermissionError:
         raise _file_error(name, "permission denied") from None
-    return parse_document(name, data, max_bytes)
 
 
 def _over(max_bytes: int) -> str:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from scheduler.errors import Problem, ScheduleError
-from scheduler.schedule_file import load_schedule
+from scheduler.schedule_file import load_schedule, read_timezone
 from scheduler.spec import JobSpec, Misfire, Overlap, RetryPolicy, ScheduleFile
 from scheduler.timeengine.ticks import EPOCH, AtSchedule, CronSchedule, EverySchedule
 
@@ -921,3 +921,23 @@ def test_shipped_schedule_is_valid() -> None:
     schedule = load_schedule(Path(__file__).parent.parent / "schedules.yaml", TASKS)
     assert "heartbeat" in schedule.jobs
     assert schedule.jobs["launch-mail"].enabled is False
+
+
+@pytest.mark.parametrize(
+    ("text", "zone"),
+    [
+        ("timezone: Europe/London\njobs: {}\n", "Europe/London"),
+        ("jobs:\n  a: {timezone: Asia/Tokyo, every: 1m}\ntimezone: Europe/Paris\n", "Europe/Paris"),
+        ("jobs:\n  a: {timezone: Asia/Tokyo, every: 1m}\n", None),  # a job's, not the file's
+        ("defaults: {queue: [a, b]}\ntimezone: 'America/New_York'\n", "America/New_York"),
+        ("timezone: Mars/Olympus\n", None),
+        ("timezone: [Europe/London]\n", None),
+        ("timezone: UTC\njobs: {a: [\n", "UTC"),  # what follows is the loader's to report
+        ("- timezone: UTC\n", None),
+    ],
+)
+def test_read_timezone_reads_only_the_top_level_key(
+    tmp_path: Path, text: str, zone: str | None
+) -> None:
+    assert read_timezone(write(tmp_path, text)) == zone
+    assert read_timezone(tmp_path / "missing.yaml") is None

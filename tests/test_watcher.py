@@ -171,3 +171,42 @@ def test_a_deleted_file_that_comes_back_is_reloaded_and_reported_again_if_delete
     with caplog.at_level(logging.ERROR, logger="scheduler.watcher"):
         assert watcher.poll() is None
     assert "is gone" in caplog.text
+
+
+def test_a_large_file_is_read_in_the_background(
+    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+    import time
+
+    release = threading.Event()
+
+    def slow_load(file: Path) -> ScheduleFile:
+        release.wait(10)
+        return load_schedule(file, KNOWN)
+
+    monkeypatch.setattr("scheduler.watcher.BACKGROUND_ABOVE", 0)
+    watcher = ScheduleWatcher(path, slow_load)
+    release.set()
+    watcher.load_initial()
+    release.clear()
+    path.write_text(TWO_JOBS)
+    bump_mtime(path)
+    assert watcher.poll() is None  # noticed; being read while the caller goes on
+    assert watcher.poll() is None
+    release.set()
+    deadline = time.monotonic() + 10
+    schedule = None
+    while schedule is None and time.monotonic() < deadline:
+        schedule = watcher.poll()
+        time.sleep(0.01)
+    assert schedule is not None and set(schedule.jobs) == {"ping", "noop"}
+    assert watcher.poll() is None  # read once
+    path.write_text("jobs: [\n")
+    bump_mtime(path, 10)
+    with caplog.at_level(logging.ERROR, logger="scheduler.watcher"):
+        deadline = time.monotonic() + 10
+        while "is invalid" not in caplog.text and time.monotonic() < deadline:
+            assert watcher.poll() is None
+            time.sleep(0.01)
+    assert "the last valid schedule keeps running" in caplog.text
