@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,11 @@ class WriteBuffer:
         self._wake = threading.Condition(self._lock)
         self._writer: threading.Thread | None = None
         self._writing = 0
+        self._items: list[Any] = []
 
     @property
     def pending(self) -> int:
-        return len(self._pending) + len(self._deferred) + self._writing
+        return len(self._pending) + len(self._deferred) + self._writing + len(self._items)
 
     def defer(self, operation: Callable[[], object]) -> None:
         """Write soon, from a background thread; in order with the other deferred writes."""
@@ -66,6 +67,24 @@ class WriteBuffer:
                 )
                 self._writer.start()
             self._wake.notify()
+
+    def defer_many(self, item: T, write_many: Callable[[list[T]], object]) -> None:
+        """Defer one item; the items deferred together are written by one `write_many` call.
+
+        `write_many` must be the same for every item: it is the batch's, not the item's.
+        """
+        with self._lock:
+            self._items.append(item)
+            first = len(self._items) == 1
+        if first:
+            self.defer(lambda: self._write_items(write_many))
+
+    def _write_items(self, write_many: Callable[[list[T]], object]) -> None:
+        with self._lock:
+            batch, self._items = self._items, []
+        if batch:
+            # Through `write` with its own batch: kept for later as a whole in an outage.
+            self.write(lambda: write_many(batch), None)
 
     def _write_deferred(self) -> None:
         while True:

@@ -154,8 +154,9 @@ class Recorder:
         def record() -> None:
             self.store.record_finished(run_id, status, now, started_at=started_at, **fields)
 
-        if status in DEFERRABLE:
-            self.buffer.defer(record)
+        if status in DEFERRABLE and started_at is not None:
+            outcome = {"run_id": run_id, "status": status, "at": now, "started_at": started_at}
+            self.buffer.defer_many({**outcome, **fields}, self.store.record_finished_many)
         else:
             # A retry's next delivery must find the run `retrying`, or it would take it for
             # a duplicate; an outcome recorded by the worker parent has no next task.

@@ -168,6 +168,32 @@ _START = (
         finished_at=None,
     )
 )
+
+
+def _finish_params(
+    run_id: str,
+    status: RunStatus,
+    at: datetime,
+    *,
+    result: Any = None,
+    error_type: str | None = None,
+    error_message: str | None = None,
+    traceback: str | None = None,
+    started_at: datetime | None = None,
+) -> dict[str, Any]:
+    final = status in FINAL_STATUSES
+    return {
+        "run_id": run_id,
+        "status": status,
+        "finished_at": at if final else None,
+        "error_type": error_type,
+        "error_message": error_message,
+        "traceback": traceback,
+        "duration_s": (at - started_at).total_seconds() if final and started_at else None,
+        "result": cap_result(result) if status is RunStatus.SUCCEEDED else None,
+    }
+
+
 _INSERTS: dict[str, Insert] = {}
 _STARTED_COLUMNS = (
     "id",
@@ -546,22 +572,25 @@ class HistoryStore:
                 started_at = conn.execute(
                     select(RUNS.c.started_at).where(RUNS.c.id == run_id)
                 ).scalar()
-            final = status in FINAL_STATUSES
             conn.execute(
                 _FINISH,
-                {
-                    "run_id": run_id,
-                    "status": status,
-                    "finished_at": at if final else None,
-                    "error_type": error_type,
-                    "error_message": error_message,
-                    "traceback": traceback,
-                    "duration_s": (at - started_at).total_seconds()
-                    if final and started_at is not None
-                    else None,
-                    "result": cap_result(result) if status is RunStatus.SUCCEEDED else None,
-                },
+                _finish_params(
+                    run_id,
+                    status,
+                    at,
+                    result=result,
+                    error_type=error_type,
+                    error_message=error_message,
+                    traceback=traceback,
+                    started_at=started_at,
+                ),
             )
+
+    def record_finished_many(self, outcomes: Sequence[Mapping[str, Any]]) -> None:
+        """`record_finished` of many runs (keyword arguments each), in one round trip."""
+        if outcomes:
+            with self.engine.begin() as conn:
+                conn.execute(_FINISH, [_finish_params(**outcome) for outcome in outcomes])
 
     # -- queries ------------------------------------------------------------------------
 

@@ -54,3 +54,38 @@ def test_flush_gives_up_after_its_timeout() -> None:
     assert buffer.flush(timeout=0.2) is False
     assert time.monotonic() - started < 2
     assert buffer.pending == 1
+
+
+class Batches:
+    """A database that records each batch it is given, and can be down."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.batches: list[list[str]] = []
+
+    def write_many(self, rows: list[str]) -> None:
+        if not self.up:
+            raise OperationalError("UPDATE", {}, Exception("connection refused"))
+        self.batches.append(list(rows))
+
+
+def test_deferred_items_are_written_together_in_the_background() -> None:
+    db, buffer = Batches(), WriteBuffer(retry_every=0.01)
+    for row in ("a", "b", "c"):
+        buffer.defer_many(row, db.write_many)
+    assert buffer.flush(timeout=5)
+    assert [row for batch in db.batches for row in batch] == ["a", "b", "c"]
+    assert len(db.batches) < 3  # at least two went in one round trip
+    assert buffer.pending == 0
+
+
+def test_a_deferred_batch_survives_an_outage_whole() -> None:
+    db, buffer = Batches(), WriteBuffer(retry_every=0.01)
+    db.up = False
+    buffer.defer_many("a", db.write_many)
+    buffer.defer_many("b", db.write_many)
+    time.sleep(0.2)  # written, failed, kept for later
+    assert db.batches == [] and buffer.pending > 0
+    db.up = True
+    assert buffer.flush(timeout=5)
+    assert [row for batch in db.batches for row in batch] == ["a", "b"]

@@ -102,6 +102,43 @@ def test_lifecycle_started_then_finished(store: HistoryStore) -> None:
     assert store.active_jobs(["ping"]) == set()
 
 
+def test_many_outcomes_in_one_round_trip(store: HistoryStore) -> None:
+    started = T0 + timedelta(seconds=1)
+    ids = []
+    for job in ("a", "b"):
+        store.claim(tick_run(job, T0), T0)
+        ids.append(run_id_for(job, T0))
+        store.record_started(ids[-1], job_name=job, task_name="t", worker="w", at=started)
+    store.record_finished_many(
+        [
+            {
+                "run_id": ids[0],
+                "status": RunStatus.SUCCEEDED,
+                "at": T0 + timedelta(seconds=2),
+                "started_at": started,
+                "result": [1],
+            },
+            {
+                "run_id": ids[1],
+                "status": RunStatus.FAILED,
+                "at": T0 + timedelta(seconds=4),
+                "started_at": started,
+                "error_type": "ValueError",
+                "error_message": "bad",
+            },
+        ]
+    )
+    a, b = store.get(ids[0]), store.get(ids[1])
+    assert a is not None and b is not None
+    assert (a.status, a.result, a.duration_s) == (RunStatus.SUCCEEDED, [1], 1.0)
+    assert (b.status, b.error_type, b.error_message, b.duration_s) == (
+        RunStatus.FAILED,
+        "ValueError",
+        "bad",
+        3.0,
+    )
+
+
 def test_redelivery_counts_attempts_and_unknown_runs_are_created(store: HistoryStore) -> None:
     store.claim(tick_run("ping", T0), T0)
     run_id = run_id_for("ping", T0)
