@@ -1,6 +1,6 @@
 """Beat dispatch lateness: N jobs due at the same instant; ours, stock Celery beat and RedBeat.
 
-    python bench/dispatch.py [--quick] [--jobs 1000 10000 50000] [--lift-node-cap]
+    python bench/dispatch.py [--quick] [--jobs 1000 10000 50000]
         [--schedulers ours stock redbeat] [--window 55] [--loglevel info]
 
 Needs Redis at 127.0.0.1:6379 and PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth),
@@ -41,9 +41,7 @@ sends only about a thousand messages within the window and is reported incomplet
 
 Schedule-file limits: a file over 1 MiB (about 20,000 of these jobs) is read by our beat
 only with SCHEDULER_MAX_SCHEDULE_BYTES raised, which this script sets for such an N. If our
-loader still refuses the file, that run is reported as refused; --lift-node-cap then runs it
-through bench/ours_app.py, which raises the YAML node limit of scheduler/yamlsafe.py (before
-commit c55de80 that limit counted every node, which capped a file at about 1,600 jobs).
+loader still refuses the file, that run is reported as refused.
 """
 
 from __future__ import annotations
@@ -234,12 +232,9 @@ def _run(
                 max_bytes = BIG_SCHEDULE_BYTES
                 env["SCHEDULER_MAX_SCHEDULE_BYTES"] = str(max_bytes)
             refusal = schedule_refusal(schedule, max_bytes)
-            if refusal and not args.lift_node_cap:
+            if refusal:
                 result.notes.append(f"refused: {refusal.replace(str(workdir) + '/', '')}")
                 return result
-            if refusal:
-                app_module = "bench.ours_app"
-                result.scheduler = "ours, node cap lifted"
             db_url = stack.enter_context(postgres_database(workdir))
             env.update(SCHEDULER_DATABASE_URL=db_url, SCHEDULER_SCHEDULE_FILE=str(schedule))
             migrate(env, workdir)
@@ -507,12 +502,6 @@ def main() -> None:
         "--window", type=float, default=55.0, help="seconds after the boundary to collect"
     )
     parser.add_argument("--loglevel", default="info", help="beat -l (default info)")
-    parser.add_argument(
-        "--lift-node-cap",
-        action="store_true",
-        help="run our beat through bench/ours_app.py if our loader refuses the file's size "
-        "in YAML nodes",
-    )
     parser.add_argument("--redis-db", type=int, help="Redis DB number (default: 0 if empty)")
     parser.add_argument("--keep-logs", type=Path, help="copy the beat logs into this directory")
     args = parser.parse_args()

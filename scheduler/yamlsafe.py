@@ -203,12 +203,56 @@ class _Irregular(Exception):
     pass
 
 
+class _Expansion:
+    """The node count of a document with its aliases expanded, kept event by event.
+
+    A billion-laughs file is a few hundred bytes whose expansion has 10^9 nodes; counting
+    each anchor's size once and adding it at each alias finds it in microseconds. The size
+    of a document as written is bounded by the file size limit; only what aliases add is
+    capped. Each method returns what is wrong, if something is.
+    """
+
+    def __init__(self) -> None:
+        self.count = self.written = 0
+        self.sizes: dict[str, int] = {}
+        self.open: list[tuple[str | None, int]] = []  # open collections: anchor, count before
+
+    def scalar(self, anchor: str | None) -> None:
+        self.count += 1
+        self.written += 1
+        if anchor:
+            self.sizes[anchor] = 1
+
+    def start(self, anchor: str | None) -> str | None:
+        self.open.append((anchor, self.count))
+        self.count += 1
+        self.written += 1
+        return f"nested deeper than {MAX_DEPTH} levels" if len(self.open) > MAX_DEPTH else None
+
+    def end(self) -> None:
+        anchor, before = self.open.pop()
+        if anchor:
+            self.sizes[anchor] = self.count - before
+
+    def alias(self, anchor: str) -> str | None:
+        if any(a == anchor for a, _ in self.open):
+            return f"alias *{anchor} refers to itself (recursive alias)"
+        self.count += self.sizes.get(anchor, 1)
+        self.written += 1
+        limit = max(MAX_NODES, MAX_EXPANSION * self.written)
+        if self.count > limit:
+            return (
+                f"alias *{anchor} expands the document past {limit:,} nodes (alias expansion bomb?)"
+            )
+        return None
+
+
 def _compose_fast(text: str) -> Node | None:
     """Compose a valid document in one pass over libyaml's events; raises if it is not one.
 
     ruamel.yaml's own composer costs ~15 µs a node even over the C parser (it asks for the
     YAML version at every scalar), and the pure parser ~100 µs: a 100,000-job schedule took
-    minutes. Here every event is read once, the alias count of `_scan` is kept along the
+    minutes. Here every event is read once, the alias count (`_Expansion`) is kept along the
     way (aliases share their node, so nothing is expanded), and the implicit tag of a plain
     scalar is resolved once per distinct value.
     """
@@ -220,15 +264,12 @@ def _compose_fast(text: str) -> Node | None:
     anchors: dict[str, Node] = {}
     stack: list[Node] = []
     pending: list[Node | None] = []  # the key waiting for its value, per open mapping
-    opened: list[tuple[str | None, int]] = []
-    sizes: dict[str, int] = {}
-    count = written = 0
+    expansion = _Expansion()
     scalar_tags: dict[tuple[str, Any], Any] = {}
     for event in events:
         kind = type(event)
         if kind is ScalarEvent:
-            count += 1
-            written += 1
+            expansion.scalar(event.anchor)
             tag = event.ctag
             if tag is None or str(tag) == "!":
                 key = (event.value, event.implicit)
@@ -242,12 +283,8 @@ def _compose_fast(text: str) -> Node | None:
             )
             if event.anchor:
                 anchors[event.anchor] = node
-                sizes[event.anchor] = 1
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
-            opened.append((event.anchor, count))
-            count += 1
-            written += 1
-            if len(opened) > MAX_DEPTH:
+            if expansion.start(event.anchor):
                 raise _Irregular
             tag = event.ctag
             node_class = MappingNode if kind is MappingStartEvent else SequenceNode
@@ -260,19 +297,13 @@ def _compose_fast(text: str) -> Node | None:
             pending.append(None)
             continue
         elif kind is MappingEndEvent or kind is SequenceEndEvent:
-            anchor, start = opened.pop()
-            if anchor:
-                sizes[anchor] = count - start
+            expansion.end()
             node = stack.pop()
             node.end_mark = event.end_mark
             pending.pop()
         elif kind is AliasEvent:
             node = anchors.get(event.anchor)  # type: ignore[assignment]
-            if node is None or any(a == event.anchor for a, _ in opened):
-                raise _Irregular
-            count += sizes[event.anchor]
-            written += 1
-            if count > max(MAX_NODES, MAX_EXPANSION * written):
+            if node is None or expansion.alias(event.anchor):
                 raise _Irregular
         elif kind is DocumentStartEvent:
             documents += 1
@@ -294,46 +325,20 @@ def _compose_fast(text: str) -> Node | None:
 
 
 def _scan(name: str, yaml: YAML, text: str) -> None:
-    """Count nodes as if every alias were expanded, from parser events, before composing.
-
-    A billion-laughs file is a few hundred bytes whose expansion has 10^9 nodes; counting
-    each anchor's size once and adding it at each alias finds it in microseconds. The size of
-    a document as written is bounded by the file size limit; only what aliases add is capped.
-    """
-    count = 0
-    written = 0
-    sizes: dict[str, int] = {}
-    open_anchors: list[tuple[str | None, int]] = []
+    """Refuse an alias bomb, a recursive alias or too deep a nesting before composing."""
+    expansion = _Expansion()
     for event in yaml.parse(text):
+        problem = None
         if isinstance(event, AliasEvent):
-            anchor = str(event.anchor)
-            if any(a == anchor for a, _ in open_anchors):
-                raise _at(name, event, f"alias *{anchor} refers to itself (recursive alias)")
-            count += sizes.get(anchor, 1)
-            written += 1
-            limit = max(MAX_NODES, MAX_EXPANSION * written)
-            if count > limit:
-                raise _at(
-                    name,
-                    event,
-                    f"alias *{anchor} expands the document past {limit:,} nodes "
-                    "(alias expansion bomb?)",
-                )
+            problem = expansion.alias(str(event.anchor))
         elif isinstance(event, ScalarEvent):
-            count += 1
-            written += 1
-            if event.anchor:
-                sizes[str(event.anchor)] = 1
+            expansion.scalar(str(event.anchor) if event.anchor else None)
         elif isinstance(event, CollectionStartEvent):
-            open_anchors.append((str(event.anchor) if event.anchor else None, count))
-            count += 1
-            written += 1
-            if len(open_anchors) > MAX_DEPTH:
-                raise _at(name, event, f"nested deeper than {MAX_DEPTH} levels")
+            problem = expansion.start(str(event.anchor) if event.anchor else None)
         elif isinstance(event, CollectionEndEvent):
-            closed, start = open_anchors.pop()
-            if closed:
-                sizes[closed] = count - start
+            expansion.end()
+        if problem:
+            raise _at(name, event, problem)
 
 
 def _at(name: str, event: object, message: str) -> ScheduleError:

@@ -89,19 +89,24 @@ def test_worker_killed_whole_is_reaped_as_lost(tmp_path: Path) -> None:
         assert not [r for r in s.history() if r["status"] == "running"]
 
 
+def _report_tick() -> NewRun:
+    """The run of the `report` job's tick at 2026-01-01, as a beat claims it."""
+    tick_at = datetime(2026, 1, 1, tzinfo=UTC)
+    return NewRun(
+        run_id_for("report", tick_at),
+        "report",
+        "jobs.reports.build_report",
+        Trigger.SCHEDULE,
+        RunStatus.QUEUED,
+        tick_at=tick_at,
+    )
+
+
 def test_a_claim_whose_beat_died_before_publishing_is_sent_by_a_beat(tmp_path: Path) -> None:
     with system("redis", "postgresql", tmp_path) as s:
         s.write_schedule(SCHEDULE)
         store = HistoryStore(make_engine(s.env["SCHEDULER_DATABASE_URL"]))
-        tick_at = datetime(2026, 1, 1, tzinfo=UTC)
-        orphan = NewRun(
-            run_id_for("report", tick_at),
-            "report",
-            "jobs.reports.build_report",
-            Trigger.SCHEDULE,
-            RunStatus.QUEUED,
-            tick_at=tick_at,
-        )
+        orphan = _report_tick()
         # Claimed a minute ago by a beat that died before publishing: no enqueued_at.
         assert store.claim(orphan, datetime.now(UTC) - timedelta(minutes=1))
         s.worker()
@@ -115,15 +120,7 @@ def test_a_duplicate_message_runs_the_job_once(tmp_path: Path) -> None:
     with system("redis", "postgresql", tmp_path) as s:
         s.write_schedule(SCHEDULE)
         store = HistoryStore(make_engine(s.env["SCHEDULER_DATABASE_URL"]))
-        tick_at = datetime(2026, 1, 1, tzinfo=UTC)
-        run = NewRun(
-            run_id_for("report", tick_at),
-            "report",
-            "jobs.reports.build_report",
-            Trigger.SCHEDULE,
-            RunStatus.QUEUED,
-            tick_at=tick_at,
-        )
+        run = _report_tick()
         store.claim(run, datetime.now(UTC))
         sent = s.python(
             "from scheduler.celery_app import app\n"

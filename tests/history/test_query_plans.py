@@ -22,14 +22,6 @@ NOW = datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
 FAILED = {RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST}
 
 
-@pytest.fixture
-def store(database_url: str) -> Iterator[HistoryStore]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield HistoryStore(engine)
-    engine.dispose()
-
-
 def random_rows(rng: random.Random, count: int) -> list[dict[str, Any]]:
     rows = []
     for n in range(count):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -17,14 +15,6 @@ from scheduler.history.store import HistoryStore, NewRun, run_id_for
 T0 = datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
 TIMEOUT = timedelta(seconds=60)
 W1, W2 = "celery@a:1", "celery@b:2"
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[HistoryStore]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield HistoryStore(engine)
-    engine.dispose()
 
 
 def queued(store: HistoryStore, job: str = "job", trigger: Trigger = Trigger.SCHEDULE) -> str:

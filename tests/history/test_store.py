@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,14 +16,6 @@ from scheduler.history.store import (
 )
 
 T0 = datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[HistoryStore]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield HistoryStore(engine)
-    engine.dispose()
 
 
 def tick_run(job: str, tick_at: datetime, status: RunStatus = RunStatus.QUEUED) -> NewRun:
