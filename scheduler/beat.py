@@ -52,7 +52,7 @@ from scheduler.history.schema import SchemaOutOfDate, require_current
 from scheduler.history.store import HistoryStore, NewRun, run_id_for
 from scheduler.jobtask import RETRY_HEADER
 from scheduler.notify import NOTIFY_HEADER, Notifier
-from scheduler.planner import ActionKind, due_at, next_due, plan
+from scheduler.planner import ActionKind, TickMemo, due_at, next_due, plan
 from scheduler.sender import Prepared, Sender
 from scheduler.spec import JobSpec, Overlap, ScheduleFile
 from scheduler.watcher import ScheduleWatcher
@@ -175,6 +175,7 @@ class Beat(Scheduler):  # type: ignore[misc]
         old = self._jobs
         self._jobs = dict(schedule.jobs)
         self._history_keep = schedule.history_keep
+        memo: TickMemo = {}
         for name, job in schedule.jobs.items():
             previous = old.get(name)
             if previous is not None and previous == job:
@@ -186,14 +187,14 @@ class Beat(Scheduler):  # type: ignore[misc]
                 # A new or edited job starts from now: editing a schedule never fires the
                 # past, and a job never seen before has no missed ticks (SPEC §5).
                 self._cursors[name] = max(self._cursors.get(name, now), now)
-            self._push(job, self._cursors[name])
+            self._push(job, self._cursors[name], memo)
         for name in old.keys() - self._jobs.keys():
             self._cursors.pop(name, None)
 
-    def _push(self, job: JobSpec, after: datetime) -> None:
+    def _push(self, job: JobSpec, after: datetime, memo: TickMemo | None = None) -> None:
         if not job.enabled:
             return  # suspended: its ticks are neither run nor recorded until it is enabled
-        upcoming = next_due(job, after)
+        upcoming = next_due(job, after, memo)
         if upcoming is not None:
             self._seq += 1
             tick_at, due_at = upcoming

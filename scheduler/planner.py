@@ -11,9 +11,10 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from scheduler.spec import JobSpec, Misfire, Overlap
-from scheduler.timeengine.ticks import EverySchedule, iter_ticks, next_every
+from scheduler.timeengine.ticks import CronSchedule, EverySchedule, Schedule, iter_ticks, next_every
 
 CATCHUP_LIMIT = 100  # SPEC §5: run_all runs at most 100 missed ticks per job per catch-up
 # Beyond this many misfired ticks in one catch-up (an `every: 1s` job after a day down),
@@ -55,10 +56,34 @@ def due_at(job: JobSpec, tick_at: datetime) -> datetime:
     return tick_at + jitter_for(job, tick_at)
 
 
-def next_due(job: JobSpec, after_tick: datetime) -> tuple[datetime, datetime] | None:
-    """(tick_at, due_at) of the job's first tick after `after_tick`, or None if none is left."""
-    tick_at = job.next_tick(after_tick)
+TickMemo = dict[tuple[Any, ...], datetime | None]
+
+
+def next_due(
+    job: JobSpec, after_tick: datetime, memo: TickMemo | None = None
+) -> tuple[datetime, datetime] | None:
+    """(tick_at, due_at) of the job's first tick after `after_tick`, or None if none is left.
+
+    `memo`, a dict the caller keeps for one pass over many jobs, computes the tick once for
+    jobs that share a schedule and a cursor: a beat starting 100,000 jobs on a handful of
+    cron lines would otherwise walk the same calendar 100,000 times.
+    """
+    if memo is None:
+        tick_at = job.next_tick(after_tick)
+    else:
+        key = (_schedule_key(job.schedule), job.start_at, job.end_at, after_tick)
+        if key in memo:
+            tick_at = memo[key]
+        else:
+            tick_at = memo[key] = job.next_tick(after_tick)
     return None if tick_at is None else (tick_at, due_at(job, tick_at))
+
+
+def _schedule_key(schedule: Schedule) -> Any:
+    # A CronExpr hashes all its expanded fields; its text with H resolved says the same.
+    if isinstance(schedule, CronSchedule):
+        return (schedule.expr.fields, schedule.expr.frequent, schedule.tz)
+    return schedule
 
 
 def _due_ticks(job: JobSpec, cursor: datetime, now: datetime) -> tuple[list[datetime], int]:

@@ -59,11 +59,14 @@ from scheduler.timeengine.ticks import (
     resolve_wall_time,
 )
 from scheduler.yamlsafe import (
+    ALLOWED_TAGS,
+    MERGE,
     bad_merge_sources,
     disallowed_tag,
     mapping_entries,
     position,
     read_document,
+    tag_of,
     top_level_value,
 )
 
@@ -139,6 +142,19 @@ class _Loader:
     file: str
     known_tasks: Collection[str]
     problems: list[Problem] = field(default_factory=list)
+    _job_fields: dict[str, Parser | Nested] = field(default_factory=dict)
+
+    def job_fields(self) -> dict[str, Parser | Nested]:
+        """The parsers of a job's fields (a copy to complete), built once per file."""
+        if not self._job_fields:
+            self._job_fields = {
+                "task": task_parser(self.known_tasks),
+                "cron": cron_parser(""),
+                "every": duration_parser(minimum=timedelta(seconds=1)),
+                "at": parse_datetime,
+                **_COMMON_FIELDS,
+            }
+        return self._job_fields.copy()
 
     def problem(self, node: Node | None, path: str, message: str, offset: int = 0) -> None:
         line, col = position(node) if node is not None else (0, 0)
@@ -162,9 +178,31 @@ class _Loader:
         first_seen: dict[str, Node] = {}
         # Tags on mappings and keys too, not only on values: `x: !foo {...}` must not pass.
         self.refuse_tag(node, path)
+        merges = False
+        # Explicit keys in one pass, each tag read once: the loop runs once per key of a
+        # 100,000-job file. Merged keys (rare) follow, as mapping_entries() orders them.
+        for key_node, value in node.value:
+            tag = tag_of(key_node)
+            if tag == MERGE:
+                merges = True
+            elif not isinstance(key_node, ScalarNode):
+                self.problem(key_node, path, "keys must be plain names, not lists or mappings")
+            else:
+                key = str(key_node.value)
+                if tag not in ALLOWED_TAGS:
+                    self.refuse_tag(key_node, f"{path}.{key}" if path else key)
+                if key in first_seen:
+                    self._duplicate(key, key_node, first_seen[key], path)
+                    continue
+                first_seen[key] = key_node
+                yield key, key_node, value
+        if not merges:
+            return
         for bad in bad_merge_sources(node):
             self.problem(bad, path, "a merge key (<<) needs a mapping or a list of mappings")
         for entry, explicit in mapping_entries(node):
+            if explicit:
+                continue
             where = f"{path}.{entry.key}" if path else entry.key
             if not isinstance(entry.key_node, ScalarNode):
                 self.problem(
@@ -172,16 +210,15 @@ class _Loader:
                 )
                 continue
             self.refuse_tag(entry.key_node, where)
-            if explicit and entry.key in first_seen:
-                first_line = position(first_seen[entry.key])[0]
-                self.problem(
-                    entry.key_node,
-                    where,
-                    f"duplicate key {entry.key!r} (first defined on line {first_line})",
-                )
-                continue
             first_seen[entry.key] = entry.key_node
             yield entry.key, entry.key_node, entry.value
+
+    def _duplicate(self, key: str, key_node: Node, first: Node, path: str) -> None:
+        self.problem(
+            key_node,
+            f"{path}.{key}" if path else key,
+            f"duplicate key {key!r} (first defined on line {position(first)[0]})",
+        )
 
     def parse(self, parser: Parser | Nested, node: Node, path: str) -> _Value | None:
         """The parsed value of one node, or None after reporting why it is wrong."""
@@ -318,13 +355,8 @@ def _load_job(
             path,
             "job names may only contain letters, digits, '-', '_' and '.' (at most 200)",
         )
-    fields: dict[str, Parser | Nested] = {
-        "task": task_parser(loader.known_tasks),
-        "cron": cron_parser(name),
-        "every": duration_parser(minimum=timedelta(seconds=1)),
-        "at": parse_datetime,
-        **_COMMON_FIELDS,
-    }
+    fields = loader.job_fields()
+    fields["cron"] = cron_parser(name)  # its H hashes the job name
     if not isinstance(node, MappingNode):
         where = node if isinstance(node, ScalarNode) and node.value else key_node
         loader.problem(where, path, f"expected a mapping of job fields, got {describe_node(node)}")
@@ -430,8 +462,8 @@ def _build_job(name: str, values: dict[str, _Value], file_tz: ZoneInfo, line: in
         args=v.get("args", ()),
         kwargs=v.get("kwargs", {}),
         enabled=v.get("enabled", True),
-        misfire=Misfire(v.get("misfire", Misfire.RUN_ONCE)),
-        overlap=Overlap(v.get("overlap", Overlap.FORBID)),
+        misfire=Misfire(v["misfire"]) if "misfire" in v else Misfire.RUN_ONCE,
+        overlap=Overlap(v["overlap"]) if "overlap" in v else Overlap.FORBID,
         retry=retry,
         notify=notify,
         start_at=start_at,

@@ -29,6 +29,8 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.resolver import BaseResolver
+from ruamel.yaml.tag import Tag
 
 from scheduler.config import DEFAULT_MAX_SCHEDULE_BYTES, MAX_BYTES_VARIABLE
 from scheduler.errors import Problem, ScheduleError
@@ -43,7 +45,8 @@ MAX_DEPTH = 50
 TAG = "tag:yaml.org,2002:"
 STR, INT, FLOAT, BOOL, NULL = (TAG + t for t in ("str", "int", "float", "bool", "null"))
 TIMESTAMP, SEQ, MAP, MERGE = (TAG + t for t in ("timestamp", "seq", "map", "merge"))
-_ALLOWED_TAGS = frozenset({STR, INT, FLOAT, BOOL, NULL, TIMESTAMP, SEQ, MAP, MERGE})
+_DEFAULT_STR, _DEFAULT_MAP = BaseResolver.DEFAULT_SCALAR_TAG, BaseResolver.DEFAULT_MAPPING_TAG
+ALLOWED_TAGS = frozenset({STR, INT, FLOAT, BOOL, NULL, TIMESTAMP, SEQ, MAP, MERGE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +65,13 @@ def position(node: Node) -> tuple[int, int]:
 
 def tag_of(node: Node) -> str:
     # `str(node.tag)` goes through two properties and a format for every node: the
-    # validation of a 100,000-job file asks two million times.
+    # validation of a 100,000-job file asks two million times. The fast composer gives
+    # every plain string and mapping the resolver's shared default tags.
     tag = node.ctag
+    if tag is _DEFAULT_STR:
+        return STR
+    if tag is _DEFAULT_MAP:
+        return MAP
     return "None" if tag is None else str(tag.trval)
 
 
@@ -266,21 +274,40 @@ def _compose_fast(text: str) -> Node | None:
     pending: list[Node | None] = []  # the key waiting for its value, per open mapping
     expansion = _Expansion()
     scalar_tags: dict[tuple[str, Any], Any] = {}
+    # A plain scalar whose first character starts no implicit type (int, bool, null, ...) is
+    # a string: most keys and names, and no need to ask the resolver for each of them.
+    typed_starts = frozenset(resolver.versioned_resolver)
+    plain_str = None not in typed_starts and not resolver.yaml_path_resolvers
+    str_tag = resolver.DEFAULT_SCALAR_TAG  # one shared Tag: its text is worked out once
+    new_scalar = ScalarNode.__new__
     for event in events:
         kind = type(event)
         if kind is ScalarEvent:
             expansion.scalar(event.anchor)
+            value = event.value
             tag = event.ctag
             if tag is None or str(tag) == "!":
-                key = (event.value, event.implicit)
-                tag = scalar_tags.get(key)
-                if tag is None:
-                    tag = scalar_tags[key] = resolver.resolve(
-                        ScalarNode, event.value, event.implicit
-                    )
-            node: Node = ScalarNode(
-                tag, event.value, event.start_mark, event.end_mark, style=event.style
-            )
+                implicit = event.implicit
+                if plain_str and value and implicit[0] and value[0] not in typed_starts:
+                    tag = str_tag
+                else:
+                    key = (value, implicit)
+                    tag = scalar_tags.get(key)
+                    if tag is None:
+                        tag = resolver.resolve(ScalarNode, value, implicit)
+                        if not isinstance(tag, Tag):
+                            tag = Tag(suffix=tag)
+                        scalar_tags[key] = tag
+            elif not isinstance(tag, Tag):
+                tag = Tag(suffix=tag)
+            # ScalarNode's own __init__ is two Python calls a node; the same slots, set here.
+            node: Node = new_scalar(ScalarNode)
+            node.ctag = tag
+            node.value = value
+            node.start_mark = event.start_mark
+            node.end_mark = event.end_mark
+            node.style = event.style  # type: ignore[attr-defined]
+            node.comment = node.anchor = None
             if event.anchor:
                 anchors[event.anchor] = node
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
@@ -307,7 +334,9 @@ def _compose_fast(text: str) -> Node | None:
                 raise _Irregular
         elif kind is DocumentStartEvent:
             documents += 1
-            if documents > 1:
+            # A `%YAML 1.1` directive changes which plain scalars are booleans and numbers;
+            # the resolver here never saw it, ruamel's own composer does.
+            if documents > 1 or event.version is not None:
                 raise _Irregular
             continue
         else:
@@ -386,6 +415,6 @@ def bad_merge_sources(node: MappingNode) -> Iterator[Node]:
 def disallowed_tag(node: Node) -> str | None:
     """The tag of a node if it is not a plain YAML type (e.g. `!!python/object:os.system`)."""
     tag = tag_of(node)
-    if tag in _ALLOWED_TAGS:
+    if tag in ALLOWED_TAGS:
         return None
     return "!!" + tag.removeprefix(TAG) if tag.startswith(TAG) else tag

@@ -292,6 +292,43 @@ def test_next_due_is_none_when_the_job_has_no_more_ticks() -> None:
     assert next_due(job, T0) is None
 
 
+def test_a_shared_tick_memo_gives_each_job_its_own_next_due() -> None:
+    # One memo for a whole start-up: jobs that differ only in name, zone, window, jitter or
+    # H hash must not borrow each other's tick.
+    london, tokyo = ZoneInfo("Europe/London"), ZoneInfo("Asia/Tokyo")
+    jobs = [
+        cron("0 2 * * *", "a"),
+        cron("0 2 * * *", "b"),
+        cron("0 2 * * *", "c", jitter=timedelta(minutes=30)),
+        cron("H 2 * * *", "d"),
+        cron("H 2 * * *", "e"),
+        cron("0 2 * * *", "f", start_at=T0 + 3 * DAY),
+        cron("0 2 * * *", "g", end_at=T0 + DAY / 2),
+        JobSpec(
+            name="h",
+            task="jobs.health.ping",
+            schedule=CronSchedule(parse_cron("0 2 * * *", "h"), london),
+            tz=london,
+        ),
+        JobSpec(
+            name="i",
+            task="jobs.health.ping",
+            schedule=CronSchedule(parse_cron("0 2 * * *", "i"), tokyo),
+            tz=tokyo,
+        ),
+        cron("* 2 * * *", "j"),
+        every(timedelta(hours=5), "k"),
+        every(timedelta(hours=5), "l", jitter=timedelta(hours=1)),
+        every(timedelta(hours=7), "m"),
+        JobSpec(name="n", task="jobs.health.ping", schedule=AtSchedule(T0 + DAY), tz=UTC_ZONE),
+    ]
+    memo: dict[Any, Any] = {}
+    for after in (T0, T0 + DAY, T0 + DAY):
+        for job in jobs:
+            assert next_due(job, after, memo) == next_due(job, after), job.name
+    assert next_due(jobs[6], T0, memo) is None  # "g" ends before its first tick
+
+
 # --- huge outages ------------------------------------------------------------------------
 
 

@@ -50,12 +50,70 @@ def test_fast_composer_keeps_tags_merges_and_shared_aliases() -> None:
     assert items[0] is items[1] is fast.value[0][1]
 
 
+PLAIN = [
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "n",
+    "Yes",
+    "NO",
+    "true",
+    "False",
+    "TRUE",
+    "null",
+    "Null",
+    "NULL",
+    "~",
+    ".inf",
+    "-.inf",
+    ".nan",
+    ".NaN",
+    "1",
+    "-1",
+    "+1",
+    "0x1f",
+    "0o17",
+    "017",
+    "1_000",
+    "1.5",
+    "1e3",
+    "-2.5e-3",
+    "2026-01-01",
+    "2026-01-01T02:00:00Z",
+    "12:30",
+    "=",
+    "idle-000001",
+    "jobs.demo.noop",
+    "tfoo",
+    "nfoo",
+    "Tbar",
+    "Fbar",
+    "~x",
+    ".x",
+    "-x",
+    "+x",
+    "9x",
+]
+
+
+def test_fast_composer_types_every_plain_scalar_like_ruamel() -> None:
+    # Most plain scalars are typed without the resolver (by their first character): the
+    # shortcut must agree with ruamel's composer on every kind of start.
+    text = "".join(f"k{i}: {word}\n{word}: k{i}\n" for i, word in enumerate(PLAIN))
+    fast = _compose_fast(text)
+    assert fast is not None
+    assert shape(fast) == shape(_compose_checked("t", text))  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     "text",
     [
         "a: [1, 2\n",  # syntax error
         "a: *nowhere\n",  # undefined alias
         "a: 1\n---\nb: 2\n",  # two documents
+        "%YAML 1.1\n---\na: yes\n",  # 1.1 resolves plain scalars differently
         "a: &x [*x]\n",  # recursive alias
         "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
         "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c]\n",
