@@ -53,7 +53,7 @@ def jitter_for(job: JobSpec, tick_at: datetime) -> timedelta:
 
 def due_at(job: JobSpec, tick_at: datetime) -> datetime:
     """When a tick should be sent: its instant plus its jitter."""
-    return tick_at + jitter_for(job, tick_at)
+    return tick_at + jitter_for(job, tick_at) if job.jitter else tick_at
 
 
 TickMemo = dict[tuple[Any, ...], datetime | None]

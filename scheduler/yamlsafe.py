@@ -270,8 +270,12 @@ def _compose_fast(text: str) -> Node | None:
     root: Node | None = None
     documents = 0
     anchors: dict[str, Node] = {}
-    stack: list[Node] = []
-    pending: list[Node | None] = []  # the key waiting for its value, per open mapping
+    # The open collection, whether it is a mapping, and its key waiting for a value; the
+    # collections around it are saved on `outer` (no isinstance per node).
+    container: Any = None
+    in_mapping = False
+    waiting: Node | None = None
+    outer: list[tuple[Any, bool, Node | None]] = []
     expansion = _Expansion()
     scalar_tags: dict[tuple[str, Any], Any] = {}
     # A plain scalar whose first character starts no implicit type (int, bool, null, ...) is
@@ -320,14 +324,14 @@ def _compose_fast(text: str) -> Node | None:
             node = node_class(tag, [], event.start_mark, None, flow_style=event.flow_style)
             if event.anchor:
                 anchors[event.anchor] = node
-            stack.append(node)
-            pending.append(None)
+            outer.append((container, in_mapping, waiting))
+            container, in_mapping, waiting = node, kind is MappingStartEvent, None
             continue
         elif kind is MappingEndEvent or kind is SequenceEndEvent:
             expansion.end()
-            node = stack.pop()
+            node = container
             node.end_mark = event.end_mark
-            pending.pop()
+            container, in_mapping, waiting = outer.pop()
         elif kind is AliasEvent:
             node = anchors.get(event.anchor)  # type: ignore[assignment]
             if node is None or expansion.alias(event.anchor):
@@ -341,15 +345,15 @@ def _compose_fast(text: str) -> Node | None:
             continue
         else:
             continue
-        if not stack:
+        if container is None:
             root = node
-        elif pending[-1] is None and isinstance(stack[-1], MappingNode):
-            pending[-1] = node
-        elif isinstance(stack[-1], MappingNode):
-            stack[-1].value.append((pending[-1], node))
-            pending[-1] = None
+        elif not in_mapping:
+            container.value.append(node)
+        elif waiting is None:
+            waiting = node
         else:
-            stack[-1].value.append(node)
+            container.value.append((waiting, node))
+            waiting = None
     return root
 
 
