@@ -48,7 +48,7 @@ from scheduler.errors import ScheduleError
 from scheduler.history.db import make_engine
 from scheduler.history.models import RunStatus, Trigger
 from scheduler.history.recording import JOB_HEADER, TRIGGER_HEADER
-from scheduler.history.schema import SchemaOutOfDate, require_current
+from scheduler.history.revision import SchemaOutOfDate, require_current
 from scheduler.history.store import HistoryStore, NewRun, run_id_for
 from scheduler.jobtask import RETRY_HEADER
 from scheduler.notify import NOTIFY_HEADER, Notifier

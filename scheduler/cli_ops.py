@@ -64,7 +64,7 @@ def history_store(settings: Settings, *, upgrade: bool = False) -> Any:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from scheduler.history import schema
+    from scheduler.history import revision
     from scheduler.history.db import make_engine, sqlalchemy_url
     from scheduler.history.store import HistoryStore
 
@@ -77,10 +77,12 @@ def history_store(settings: Settings, *, upgrade: bool = False) -> Any:
     engine = make_engine(settings.database_url)
     try:
         if upgrade:
+            from scheduler.history import schema
+
             schema.upgrade(engine)
         else:
-            schema.require_current(engine)
-    except schema.SchemaOutOfDate as exc:
+            revision.require_current(engine)
+    except revision.SchemaOutOfDate as exc:
         raise UserError(str(exc)) from None
     except SQLAlchemyError as exc:
         raise UserError(

@@ -126,6 +126,10 @@ _COMMON_FIELDS: dict[str, Parser | Nested] = {
     "notify": Nested(_NOTIFY),
 }
 JOB_KEYS = ("task", *SCHEDULE_KINDS, *_COMMON_FIELDS)
+# Fields that go into JobSpec unchanged.
+_PASSED_AS_IS = frozenset(
+    ("queue", "priority", "jitter", "expires", "time_limit", "soft_time_limit", "description")
+)
 
 
 @dataclass(slots=True)
@@ -372,7 +376,7 @@ def _load_job(
             f"{path}.{extra}",
             f"only one of cron, every, at per job; this job already has {kinds[0][0]}",
         )
-    if not any(key == "task" for key, _ in keys):
+    if "task" not in own and not any(key == "task" for key, _ in keys):
         loader.problem(key_node, f"{path}.task", "missing: every job needs a task")
     merged = {**defaults, **own}
     tz = merged["timezone"].value if "timezone" in merged else file_tz
@@ -441,19 +445,7 @@ def _build_job(name: str, values: dict[str, _Value], file_tz: ZoneInfo, line: in
     if "notify" in v:
         n = {key: item.value for key, item in v["notify"].items()}
         notify = NotifySpec(n.get("on", DEFAULT_NOTIFY_ON), n["webhook"])
-    optional = {
-        key: v[key]
-        for key in (
-            "queue",
-            "priority",
-            "jitter",
-            "expires",
-            "time_limit",
-            "soft_time_limit",
-            "description",
-        )
-        if key in v
-    }
+    optional = {key: v[key] for key in _PASSED_AS_IS.intersection(v)}
     return JobSpec(
         name=name,
         task=v["task"],

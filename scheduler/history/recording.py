@@ -281,7 +281,7 @@ class Recorder:
         """Name this worker process; refuse to start on a history database with an old schema."""
         from sqlalchemy.exc import SQLAlchemyError
 
-        from scheduler.history.schema import SchemaOutOfDate, require_current
+        from scheduler.history.revision import SchemaOutOfDate, require_current
 
         hostname = getattr(sender, "hostname", None) or socket.gethostname()
         # Set before the pool forks, so the children record runs under their parent's name:

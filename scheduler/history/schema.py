@@ -10,6 +10,16 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from scheduler.history.revision import SchemaOutOfDate, require_current
+
+__all__ = [
+    "SchemaOutOfDate",
+    "current_revision",
+    "head_revision",
+    "require_current",
+    "upgrade",
+]
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -38,17 +48,3 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     return before, current_revision(engine)
-
-
-class SchemaOutOfDate(RuntimeError):
-    """Raised when the database is not at the code's migration: run `scheduler db upgrade`."""
-
-
-def require_current(engine: Engine) -> None:
-    """Raise SchemaOutOfDate unless the database is at the head revision."""
-    current, head = current_revision(engine), head_revision()
-    if current != head:
-        raise SchemaOutOfDate(
-            f"history database is at revision {current or 'none'}, code needs {head}: "
-            "run `scheduler db upgrade`"
-        )

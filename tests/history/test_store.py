@@ -6,6 +6,7 @@ import pytest
 
 from scheduler.history.db import make_engine
 from scheduler.history.models import RunStatus, Trigger
+from scheduler.history.revision import HEAD_REVISION, SchemaOutOfDate, stored_revision
 from scheduler.history.schema import current_revision, head_revision, require_current, upgrade
 from scheduler.history.store import (
     RESULT_LIMIT,
@@ -33,10 +34,20 @@ def tick_run(job: str, tick_at: datetime, status: RunStatus = RunStatus.QUEUED) 
 def test_migrations_bring_an_empty_database_to_head(database_url: str) -> None:
     engine = make_engine(database_url)
     assert current_revision(engine) is None
+    assert stored_revision(engine) is None
+    with pytest.raises(SchemaOutOfDate, match="at revision none, code needs"):
+        require_current(engine)
     assert upgrade(engine) == (None, head_revision())
     require_current(engine)
+    assert stored_revision(engine) == current_revision(engine) == HEAD_REVISION
     assert upgrade(engine) == (head_revision(), head_revision())  # idempotent
     engine.dispose()
+
+
+def test_the_start_up_check_knows_alembics_newest_migration() -> None:
+    # Beat and workers compare against HEAD_REVISION without importing Alembic: a new
+    # migration must move it, or every process would refuse the upgraded database.
+    assert head_revision() == HEAD_REVISION
 
 
 def test_run_ids_are_deterministic_per_job_and_tick() -> None:
