@@ -20,9 +20,10 @@ Why a tick runs exactly once, with any number of beats and crashes anywhere:
 4. A run whose worker died without a redelivery is ended `lost` by the reaper
    (`HistoryStore.reap`, run here), so no row stays `running` for ever.
 
-Why ticks go out on time: ticks due within PREPARE_AHEAD are planned, claimed and their
-messages prepared before they are due (`_prepare_ahead`, `scheduler/sender.py`); at the due
-instant only the prepared broker commands are sent, in one round trip per thousand. A job
+Why ticks go out on time: ticks due within PREPARE_AHEAD (longer before a burst too large
+for it: `scheduler/lead.py`) are planned, claimed and their messages prepared before they
+are due (`_prepare_ahead`, `scheduler/sender.py`); at the due instant only the prepared
+broker commands are sent, in one round trip per thousand. A job
 with `overlap: forbid` that has a run in progress when its tick is prepared is decided at
 the tick instead, so that a run ending just before its next tick does not make it skip.
 """
@@ -51,6 +52,7 @@ from scheduler.history.recording import JOB_HEADER, TRIGGER_HEADER
 from scheduler.history.revision import SchemaOutOfDate, require_current
 from scheduler.history.store import HistoryStore, NewRun, run_id_for
 from scheduler.jobtask import RETRY_HEADER
+from scheduler.lead import BASE_LEAD, LeadPlanner
 from scheduler.notify import NOTIFY_HEADER, Notifier
 from scheduler.planner import ActionKind, TickMemo, due_at, next_due, plan
 from scheduler.sender import Prepared, Sender
@@ -66,8 +68,9 @@ PURGE_EVERY = timedelta(hours=1)
 REAP_EVERY = timedelta(seconds=15)
 RECOVER_EVERY = timedelta(seconds=5)
 # Ticks due this soon are claimed and their messages built ahead, so that they go out at
-# their instant: building a Celery message costs ~0.5 ms, 10,000 of them 5 s.
-PREPARE_AHEAD = timedelta(seconds=10)
+# their instant: building a Celery message costs ~0.5 ms, 10,000 of them 5 s. A burst too
+# large for it is taken in earlier (LeadPlanner).
+PREPARE_AHEAD = BASE_LEAD
 PREPARE_CHUNK = 500  # jobs prepared between two looks at what has come due meanwhile
 # A claimed run not recorded as sent this long after it was due is sent again by any beat:
 # the beat that claimed it stopped before sending it. A duplicate message is harmless: the
@@ -120,6 +123,7 @@ class Beat(Scheduler):  # type: ignore[misc]
         self._jobs: dict[str, JobSpec] = {}
         self._cursors: dict[str, datetime] = {}
         self._due: list[_Due] = []
+        self._lead = LeadPlanner()  # counts what `_due` holds per second
         self._at_due: list[_Due] = []  # `forbid` jobs busy when prepared: decided when due
         self._ready: list[_Ready] = []  # claimed and prepared, waiting for their instant
         self._unsent: list[_Unsent] = []
@@ -199,6 +203,7 @@ class Beat(Scheduler):  # type: ignore[misc]
             self._seq += 1
             tick_at, due_at = upcoming
             heapq.heappush(self._due, _Due(due_at, self._seq, job, tick_at))
+            self._lead.add(due_at)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -213,24 +218,26 @@ class Beat(Scheduler):  # type: ignore[misc]
         self._housekeeping(now)
         self._send_ready(now)
         self._send_many(self._take_unsent(), now)
-        self._prepare_ahead(now)
+        lead = self._lead.lead(now)
+        self._prepare_ahead(now, lead)
         wake = [ready[0].due_at for ready in (self._ready, self._at_due) if ready]
         if self._due:
-            wake.append(self._due[0].due_at - PREPARE_AHEAD)
+            wake.append(self._due[0].due_at - lead)
         if not wake:
             return RELOAD_EVERY
         wait = (min(wake) - self._clock()).total_seconds()
         return max(0.0, min(wait, RELOAD_EVERY))
 
-    def _prepare_ahead(self, now: datetime) -> None:
-        """Claim and prepare the ticks due within PREPARE_AHEAD, earliest first."""
+    def _prepare_ahead(self, now: datetime, lead: timedelta) -> None:
+        """Claim and prepare the ticks due within `lead`, earliest first."""
         late: list[_Due] = []
         while self._at_due and self._at_due[0].due_at <= now:
             late.append(heapq.heappop(self._at_due))
-        horizon = now + PREPARE_AHEAD
+        horizon = now + lead
         early: list[_Due] = []
         while self._due and self._due[0].due_at <= horizon:
             due = heapq.heappop(self._due)
+            self._lead.remove(due.due_at)
             (late if due.due_at <= now else early).append(due)
         # Chunks, each sent as soon as it is due: the first runs go out while later ones are
         # still being prepared.
@@ -239,7 +246,9 @@ class Beat(Scheduler):  # type: ignore[misc]
             (early[i : i + PREPARE_CHUNK], True) for i in range(0, len(early), PREPARE_CHUNK)
         ]
         for dues, ahead in chunks:
+            started = time.perf_counter()
             self._dispatch(dues, now, ahead=ahead)
+            self._lead.measured(len(dues), time.perf_counter() - started)
             now = self._clock()
             self._send_ready(now)
 
@@ -283,6 +292,7 @@ class Beat(Scheduler):  # type: ignore[misc]
                 self._seq += 1
                 retry_at = max(now + RETRY_AFTER, due.due_at)
                 heapq.heappush(self._due, _Due(retry_at, self._seq, due.job, due.tick_at))
+                self._lead.add(retry_at)
             return
         for job, decided in plans:
             if decided.uncounted_missed:

@@ -299,6 +299,23 @@ def test_a_tick_prepared_ahead_is_revoked_if_its_job_is_removed_before_it(
     assert harness.sent("ping") == [10 * S, 20 * S]
 
 
+def test_a_burst_too_large_for_the_usual_lead_is_claimed_earlier(harness: Harness) -> None:
+    harness.write(
+        "".join(
+            f"j{i}:\n  task: jobs.health.ping\n  every: 60s\n  overlap: allow\n" for i in range(200)
+        )
+    )
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    beat._lead.cost_s = 0.5  # as if measured on a slow machine: 200 runs, 150 s with margin
+    harness.at(30 * S, beat)  # 30 s before the burst: outside the usual 10 s lead
+    claimed = [harness.history(f"j{i}") for i in range(200)]
+    assert claimed == [[(60 * S, QUEUED, "schedule")]] * 200
+    assert harness.broker.ids() == []  # prepared, not sent before their instant
+    harness.at(60 * S, beat)
+    assert len(harness.broker.ids()) == 200
+
+
 def test_two_beats_on_one_database_and_broker_send_each_tick_once(harness: Harness) -> None:
     harness.write(PING)
     harness.clock.now = T0 + 1 * S
