@@ -11,7 +11,6 @@ import base64
 import json
 import logging
 import os
-import random
 import textwrap
 import threading
 import uuid
@@ -20,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -33,7 +31,7 @@ from scheduler.history.db import make_engine
 from scheduler.history.models import Run, RunStatus
 from scheduler.history.schema import upgrade
 from scheduler.history.store import HistoryStore, RunFilter, run_id_for
-from tests.services import REDIS_URL, database, require
+from tests.services import database, redis_db
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # on the grid of every `every` job below
 S = timedelta(seconds=1)
@@ -76,16 +74,12 @@ class Broker:
 
 @pytest.fixture
 def broker() -> Iterator[Broker]:
-    parts = urlsplit(REDIS_URL)
-    require(parts.hostname or "127.0.0.1", parts.port or 6379, "Redis")
-    url = f"{REDIS_URL}/{random.randint(10, 15)}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
-        yield Broker(url, client, f"q-{uuid.uuid4().hex}")
-    finally:
-        client.flushdb()
-        client.close()
+    with redis_db() as url:
+        client = redis.Redis.from_url(url)
+        try:
+            yield Broker(url, client, f"q-{uuid.uuid4().hex}")
+        finally:
+            client.close()
 
 
 def migrate(url: str) -> None:

@@ -1,6 +1,6 @@
 """Real beat and worker processes against real brokers and databases, for end-to-end tests.
 
-Each test gets its own broker namespace (a Redis DB number that is flushed, a RabbitMQ
+Each test gets its own broker namespace (a leased Redis DB number, a RabbitMQ
 vhost, or an SQLite file) and its own database, and kills only the processes it started.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.services import AMQP_URL, REDIS_URL, database, require
+from tests.services import AMQP_URL, database, redis_db, require
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,18 +31,8 @@ def broker(kind: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"
         return
     if kind == "redis":
-        require("127.0.0.1", 6379, "Redis")
-        import redis
-
-        db = random.randint(1, 15)
-        url = f"{REDIS_URL}/{db}"
-        client = redis.Redis.from_url(url)
-        client.flushdb()
-        try:
+        with redis_db() as url:
             yield url
-        finally:
-            client.flushdb()
-            client.close()
         return
     require("127.0.0.1", 5672, "RabbitMQ")
     vhost = f"sched-{uuid.uuid4().hex[:10]}"
