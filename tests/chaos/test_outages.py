@@ -70,7 +70,7 @@ OUTAGES = [
 
 
 def _settled(s: System) -> list[dict[str, object]] | None:
-    rows = s.history("--job", "every-second")
+    rows = s.history(job="every-second")
     # The running beat has claimed the next few ticks ahead of their instant: those wait.
     due = [r for r in rows if datetime.fromisoformat(str(r["tick_at"])) < datetime.now(UTC)]
     return due if due and all(r["status"] == "succeeded" for r in due) else None
