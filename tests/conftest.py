@@ -7,6 +7,28 @@ import pytest
 
 from tests.services import database, release_servers
 
+# Where the tests that use the servers are (tests/services.py).
+_SERVER_DIRS = {"chaos", "e2e", "history"}
+_SERVER_MODULES = {"test_beat.py", "test_sender.py"}
+_LONG_DIRS = {"chaos", "e2e"}  # real beat and worker processes: 10 s to a minute each
+
+
+def _rank(item: pytest.Item) -> int:
+    if item.get_closest_marker("xdist_group"):
+        return 2  # the server outages, which hold the servers exclusively
+    uses_servers = item.path.parent.name in _SERVER_DIRS or item.path.name in _SERVER_MODULES
+    if uses_servers:
+        return 0 if item.path.parent.name in _LONG_DIRS else 1
+    return 3 if item.get_closest_marker("slow") else 4
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order for the two xdist workers (pyproject addopts), which take the next test as they
+    finish one: the long tests first, so that neither worker is left with one at the end;
+    then the server outages, one work unit, while the other worker runs the tests that use
+    no server (the longest of those first)."""
+    items.sort(key=_rank)  # stable: in file order within a rank
+
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:

@@ -14,7 +14,8 @@ import pytest
 from tests.e2e.harness import System, system, wait_for
 from tests.services import servers_exclusively, wait_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.chaos]
+# One work unit for xdist (tests/conftest.py orders it after the other tests that use servers).
+pytestmark = [pytest.mark.slow, pytest.mark.chaos, pytest.mark.xdist_group("server-outages")]
 
 SCHEDULE = "jobs:\n  every-second: {task: jobs.demo.noop, every: 1s, overlap: allow}\n"
 
