@@ -14,8 +14,7 @@ import pytest
 from tests.e2e.harness import System, system, wait_for
 from tests.services import servers_exclusively, wait_port
 
-# One work unit for xdist (tests/conftest.py orders it after the other tests that use servers).
-pytestmark = [pytest.mark.slow, pytest.mark.chaos, pytest.mark.xdist_group("server-outages")]
+pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
 SCHEDULE = "jobs:\n  every-second: {task: jobs.demo.noop, every: 1s, overlap: allow}\n"
 
