@@ -18,8 +18,8 @@ the two beats is SIGKILLed with its whole process group and restarted 0.5-3 s la
 a new one; a run it held is redelivered and runs again with attempts + 1, which this script
 counts as duplicated: it is an execution of the job more than once). Then 20 s without
 kills: a claim orphaned by the last kill is re-sent by the surviving beat only after
-UNSENT_AFTER (10 s) plus up to RECOVER_EVERY (5 s), and stopping the beats before that would
-leave it queued by design. Then both beats are stopped together (SIGTERM, half a second
+SCHEDULER_UNSENT_AFTER (10 s) plus up to RECOVER_EVERY (5 s), and stopping the beats before
+that would leave it queued by design. Then both beats are stopped together (SIGTERM, half a second
 after a tick, when they are idle: Celery beat raises SystemExit wherever the signal lands),
 the workers drain (up to 90 s: queue and unacknowledged messages empty, no run running)
 and are stopped.

@@ -9,9 +9,10 @@ Why a tick runs exactly once, with any number of beats and crashes anywhere:
    published, so of two beats racing for a tick only the one whose INSERT succeeded
    publishes it. No tick is ever published by a beat that did not claim it.
 2. A beat can die after the claim and before (or during) the publish. Then the row stays
-   `queued` with no `enqueued_at`, and every beat re-sends such rows after UNSENT_AFTER
-   (`_recover_unsent`): nothing claimed is lost. The re-send may duplicate a message the
-   dead beat did publish, or one a slow live beat is still about to mark.
+   `queued` with no `enqueued_at`, and every beat re-sends such rows `unsent_after` (10 s)
+   after they were due (`_recover_unsent`): nothing claimed is lost. The re-send may
+   duplicate a message the dead beat did publish, or one a slow live beat is still about
+   to mark.
 3. Duplicates are therefore possible at the broker, never at the job: the message carries
    the run id, and the worker starts a run only through a conditional UPDATE of its row
    (`HistoryStore.record_started`). A copy that finds the run finished, or running on a
@@ -20,9 +21,9 @@ Why a tick runs exactly once, with any number of beats and crashes anywhere:
 4. A run whose worker died without a redelivery is ended `lost` by the reaper
    (`HistoryStore.reap`, run here), so no row stays `running` for ever.
 
-Why ticks go out on time: ticks due within PREPARE_AHEAD (longer before a burst too large
-for it: `scheduler/lead.py`) are planned, claimed and their messages prepared before they
-are due (`_prepare_ahead`, `scheduler/sender.py`); at the due instant only the prepared
+Why ticks go out on time: ticks due within `prepare_ahead` (10 s; longer before a burst too
+large for it: `scheduler/lead.py`) are planned, claimed and their messages prepared before
+they are due (`_prepare_ahead`, `scheduler/sender.py`); at the due instant only the prepared
 broker commands are sent, in one round trip per thousand. A job
 with `overlap: forbid` that has a run in progress when its tick is prepared is decided at
 the tick instead, so that a run ending just before its next tick does not make it skip.
@@ -52,7 +53,7 @@ from scheduler.history.recording import JOB_HEADER, TRIGGER_HEADER
 from scheduler.history.revision import SchemaOutOfDate, require_current
 from scheduler.history.store import HistoryStore, NewRun, run_id_for
 from scheduler.jobtask import RETRY_HEADER
-from scheduler.lead import BASE_LEAD, LeadPlanner
+from scheduler.lead import LeadPlanner
 from scheduler.notify import NOTIFY_HEADER, Notifier
 from scheduler.planner import ActionKind, TickMemo, due_at, next_due, plan
 from scheduler.sender import Prepared, Sender
@@ -66,16 +67,14 @@ HEARTBEAT_EVERY = timedelta(seconds=10)
 RETRY_AFTER = timedelta(seconds=1)  # after a database or broker error for one job
 PURGE_EVERY = timedelta(hours=1)
 REAP_EVERY = timedelta(seconds=15)
-RECOVER_EVERY = timedelta(seconds=5)
-# Ticks due this soon are claimed and their messages built ahead, so that they go out at
-# their instant: building a Celery message costs ~0.5 ms, 10,000 of them 5 s. A burst too
-# large for it is taken in earlier (LeadPlanner).
-PREPARE_AHEAD = BASE_LEAD
+RECOVER_EVERY = timedelta(seconds=5)  # at most; twice per Settings.unsent_after if shorter
+# Settings.prepare_ahead: ticks due this soon are claimed and their messages built ahead, so
+# that they go out at their instant: building a Celery message costs ~0.5 ms, 10,000 of
+# them 5 s. A burst too large for it is taken in earlier (LeadPlanner).
 PREPARE_CHUNK = 500  # jobs prepared between two looks at what has come due meanwhile
-# A claimed run not recorded as sent this long after it was due is sent again by any beat:
-# the beat that claimed it stopped before sending it. A duplicate message is harmless: the
-# worker checks the run's row before running it.
-UNSENT_AFTER = timedelta(seconds=10)
+# Settings.unsent_after: a claimed run not recorded as sent this long after it was due is
+# sent again by any beat: the beat that claimed it stopped before sending it. A duplicate
+# message is harmless: the worker checks the run's row before running it.
 MARK_CHUNK = 1000  # runs per UPDATE of their enqueued_at
 _STATUS_OF = {
     ActionKind.SEND: RunStatus.QUEUED,
@@ -120,10 +119,13 @@ class Beat(Scheduler):  # type: ignore[misc]
     ) -> None:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._settings = settings or Settings.from_env()
+        self._ahead = self._settings.prepare_ahead
+        self._unsent_after = self._settings.unsent_after
+        self._recover_every = min(RECOVER_EVERY, self._unsent_after / 2)
         self._jobs: dict[str, JobSpec] = {}
         self._cursors: dict[str, datetime] = {}
         self._due: list[_Due] = []
-        self._lead = LeadPlanner()  # counts what `_due` holds per second
+        self._lead = LeadPlanner(base=self._settings.prepare_ahead)  # counts `_due` per second
         self._at_due: list[_Due] = []  # `forbid` jobs busy when prepared: decided when due
         self._ready: list[_Ready] = []  # claimed and prepared, waiting for their instant
         self._unsent: list[_Unsent] = []
@@ -437,7 +439,7 @@ class Beat(Scheduler):  # type: ignore[misc]
                 self._next_reap = now + REAP_EVERY
                 self._reap(now)
             if now >= self._next_recover:
-                self._next_recover = now + RECOVER_EVERY
+                self._next_recover = now + self._recover_every
                 self._recover_unsent(now)
         except Exception:
             log.exception("beat housekeeping (heartbeat, retention, reaper) failed; will retry")
@@ -469,11 +471,12 @@ class Beat(Scheduler):  # type: ignore[misc]
         retrying = {item.run.id for item in self._unsent}
         retrying.update(ready.item.run.id for ready in self._ready)
         items = []
-        for row in self.store.unsent(now - UNSENT_AFTER):
+        before = now - self._unsent_after
+        for row in self.store.unsent(before):
             job = self._jobs.get(row.job_name)
             if row.id in retrying:
                 continue
-            if job is not None and row.tick_at and due_at(job, row.tick_at) > now - UNSENT_AFTER:
+            if job is not None and row.tick_at and due_at(job, row.tick_at) > before:
                 continue  # jittered: its owner holds it until its due time
             if job is None:
                 self.store.record_finished(
@@ -490,11 +493,11 @@ class Beat(Scheduler):  # type: ignore[misc]
             self._send_many(items, now)
 
     def close(self, drain: bool = True) -> None:
-        """Stop: first send what was claimed ahead, each at its instant (PREPARE_AHEAD at most).
+        """Stop: first send what was claimed ahead, each at its instant (`prepare_ahead` at most).
 
-        Left unsent, those claims would wait for another beat's recovery, UNSENT_AFTER late.
+        Left unsent, those claims would wait for another beat's recovery, `unsent_after` late.
         """
-        deadline = time.monotonic() + PREPARE_AHEAD.total_seconds() + 1
+        deadline = time.monotonic() + self._ahead.total_seconds() + 1
         while drain and self._ready and time.monotonic() < deadline:
             wait = (self._ready[0].due_at - self._clock()).total_seconds()
             time.sleep(min(max(wait, 0.0), max(deadline - time.monotonic(), 0.0)))

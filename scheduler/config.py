@@ -30,6 +30,14 @@ class Settings:
     # A run sent this long ago that no worker started is `lost` (its message is gone).
     queued_timeout: timedelta = timedelta(hours=1)
     max_schedule_bytes: int = DEFAULT_MAX_SCHEDULE_BYTES
+    # Beat claims ticks due this soon and builds their messages ahead (scheduler/beat.py).
+    # Longer: on time with more jobs due at once; shorter: a beat that crashes leaves fewer
+    # claimed ticks to the others, and a warm stop drains sooner.
+    prepare_ahead: timedelta = timedelta(seconds=10)
+    # A claimed tick not recorded as sent this long after it was due is sent by any beat:
+    # its beat crashed. Shorter recovers sooner, at the cost of (harmless) duplicate
+    # messages from a beat that is merely slow to record what it sent.
+    unsent_after: timedelta = timedelta(seconds=10)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -45,6 +53,8 @@ class Settings:
             worker_timeout=timedelta(seconds=float(env.get("SCHEDULER_WORKER_TIMEOUT") or 60)),
             queued_timeout=timedelta(seconds=float(env.get("SCHEDULER_QUEUED_TIMEOUT") or 3600)),
             max_schedule_bytes=_positive_int(env, MAX_BYTES_VARIABLE, DEFAULT_MAX_SCHEDULE_BYTES),
+            prepare_ahead=_positive_seconds(env, "SCHEDULER_PREPARE_AHEAD", 10),
+            unsent_after=_positive_seconds(env, "SCHEDULER_UNSENT_AFTER", 10),
         )
 
 
@@ -59,6 +69,19 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be a positive whole number, not {raw!r}")
     return value
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> timedelta:
+    raw = env.get(name)
+    if not raw:
+        return timedelta(seconds=default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds, not {raw!r}")
+    return timedelta(seconds=value)
 
 
 # user:password@ or :password@ in the authority part of a URL.

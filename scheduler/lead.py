@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-BASE_LEAD = timedelta(seconds=10)
+BASE_LEAD = timedelta(seconds=10)  # the default of Settings.prepare_ahead
 MAX_LEAD = timedelta(minutes=5)  # a burst larger than this can prepare is sent late
 SAFETY = 1.5  # the measured cost per run varies with the machine's load
 EWMA_WEIGHT = 0.3  # of the newest measurement of the cost per run
@@ -24,6 +24,7 @@ MIN_SAMPLE = 50  # runs: smaller batches measure overheads, not the cost per run
 class LeadPlanner:
     """Counts of the runs due per second, and the cost of preparing one, measured."""
 
+    base: timedelta = BASE_LEAD  # the lead when no burst is coming
     cost_s: float = 0.001  # seconds to prepare one run, until measured
     _per_second: dict[int, int] = field(default_factory=dict)
 
@@ -47,9 +48,9 @@ class LeadPlanner:
 
     def lead(self, now: datetime) -> timedelta:
         """How far past `now` to prepare, so that the runs due in each coming second are
-        ready by then if preparing starts now (at least BASE_LEAD, at most MAX_LEAD)."""
+        ready by then if preparing starts now (at least `base`, at most MAX_LEAD)."""
         start = now.timestamp()
-        base, cap = BASE_LEAD.total_seconds(), MAX_LEAD.total_seconds()
+        base, cap = self.base.total_seconds(), max(MAX_LEAD, self.base).total_seconds()
         lead = base
         counts = self._per_second
         # Runs already within BASE_LEAD are prepared anyway, but take time all the same.
@@ -61,7 +62,7 @@ class LeadPlanner:
                 continue
             pending += count
             # Runs due by `second` take pending * cost to prepare: once starting them later
-            # than BASE_LEAD before `second` would be too late, they belong in the lead.
+            # than `base` before `second` would be too late, they belong in the lead.
             if second - pending * self.cost_s * SAFETY <= start + base:
                 lead = second + 1 - start
         return timedelta(seconds=min(lead, cap))

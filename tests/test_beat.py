@@ -11,16 +11,14 @@ import base64
 import json
 import logging
 import os
-import random
 import textwrap
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -33,7 +31,7 @@ from scheduler.history.db import make_engine
 from scheduler.history.models import Run, RunStatus
 from scheduler.history.schema import upgrade
 from scheduler.history.store import HistoryStore, RunFilter, run_id_for
-from tests.services import REDIS_URL, database, require
+from tests.services import database, redis_db
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # on the grid of every `every` job below
 S = timedelta(seconds=1)
@@ -76,16 +74,12 @@ class Broker:
 
 @pytest.fixture
 def broker() -> Iterator[Broker]:
-    parts = urlsplit(REDIS_URL)
-    require(parts.hostname or "127.0.0.1", parts.port or 6379, "Redis")
-    url = f"{REDIS_URL}/{random.randint(10, 15)}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
-        yield Broker(url, client, f"q-{uuid.uuid4().hex}")
-    finally:
-        client.flushdb()
-        client.close()
+    with redis_db() as url:
+        client = redis.Redis.from_url(url)
+        try:
+            yield Broker(url, client, f"q-{uuid.uuid4().hex}")
+        finally:
+            client.close()
 
 
 def migrate(url: str) -> None:
@@ -409,6 +403,28 @@ def test_overlap_forbid_records_skipped_ticks_while_a_run_is_queued(harness: Har
         (40 * S, QUEUED, "schedule"),
     ]
     assert harness.sent("guarded") == [10 * S, 40 * S]
+
+
+def test_a_claim_left_by_a_crashed_beat_is_sent_by_another_after_unsent_after(
+    harness: Harness,
+) -> None:
+    # Both from the environment (SCHEDULER_PREPARE_AHEAD, SCHEDULER_UNSENT_AFTER); the
+    # defaults, 10 s each, would claim the tick at 1 s and hold its recovery until 20 s.
+    harness.settings = replace(harness.settings, prepare_ahead=3 * S, unsent_after=2 * S)
+    harness.write(PING)
+    harness.clock.now = T0 + 1 * S
+    crashed = harness.beat()
+    harness.at(6 * S, crashed)
+    assert harness.history("ping") == []  # the 10 s tick is 4 s away: not claimed yet
+    harness.at(7 * S, crashed)  # claimed and prepared 3 s ahead; this beat then dies
+    assert harness.history("ping") == [(10 * S, QUEUED, "schedule")]
+    survivor = harness.beat()
+    harness.at(11 * S, survivor)
+    harness.at(12 * S, survivor)  # up to 2 s after its instant, its owner may still send it
+    assert harness.sent("ping") == []
+    harness.at(13 * S, survivor)  # then any beat does (recovery runs every second here)
+    assert harness.sent("ping") == [10 * S]
+    assert harness.history("ping") == [(10 * S, QUEUED, "schedule")]
 
 
 # --- live reload ----------------------------------------------------------------------------

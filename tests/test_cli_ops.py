@@ -41,6 +41,7 @@ def test_since_takes_a_duration_or_an_instant(text: str, expected: datetime) -> 
     assert parse_since(text, NOW) == expected
 
 
+@pytest.mark.slow  # `scheduler` processes: over a second of CPU each to start
 def test_status_masks_secrets_and_fails_when_the_database_is_down(tmp_path: Path) -> None:
     result = _scheduler(
         tmp_path,
@@ -64,6 +65,7 @@ def test_history_on_a_fresh_machine_says_there_is_none_yet(tmp_path: Path) -> No
     assert not (tmp_path / "var").exists()  # a read leaves nothing behind
 
 
+@pytest.mark.slow  # `scheduler` processes: over a second of CPU each to start
 def test_db_upgrade_then_empty_history_and_purge(tmp_path: Path) -> None:
     upgraded = _scheduler(tmp_path, "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,14 @@ def test_schedule_size_limit_defaults_to_1_mib_and_can_be_raised() -> None:
     for bad in ("0", "-5", "1MiB"):
         with pytest.raises(ValueError, match="SCHEDULER_MAX_SCHEDULE_BYTES must be a positive"):
             Settings.from_env({"SCHEDULER_MAX_SCHEDULE_BYTES": bad})
+
+
+def test_claim_ahead_and_unsent_recovery_default_to_10_s_and_can_be_tuned() -> None:
+    default = Settings.from_env({})
+    assert default.prepare_ahead == default.unsent_after == timedelta(seconds=10)
+    tuned = Settings.from_env({"SCHEDULER_PREPARE_AHEAD": "2.5", "SCHEDULER_UNSENT_AFTER": "3"})
+    assert tuned.prepare_ahead == timedelta(seconds=2.5)
+    assert tuned.unsent_after == timedelta(seconds=3)
+    for bad in ("0", "-1", "10s", "nan", "inf"):
+        with pytest.raises(ValueError, match="SCHEDULER_UNSENT_AFTER must be a positive number"):
+            Settings.from_env({"SCHEDULER_UNSENT_AFTER": bad})

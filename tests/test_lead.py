@@ -24,6 +24,7 @@ def planner_with(runs: dict[float, int], cost_s: float) -> LeadPlanner:
 
 def test_with_nothing_due_the_lead_is_the_base_lead() -> None:
     assert LeadPlanner().lead(T0) == BASE_LEAD
+    assert LeadPlanner(base=3 * SECOND).lead(T0) == 3 * SECOND  # SCHEDULER_PREPARE_AHEAD
 
 
 def test_a_burst_that_fits_in_the_base_lead_changes_nothing() -> None:

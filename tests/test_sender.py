@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import redis
 from scheduler.celery_app import create_app
 from scheduler.config import Settings
 from scheduler.sender import Prepared, Sender
-from tests.services import REDIS_URL, require
+from tests.services import redis_db
 
 
 def _app(broker_url: str, tmp_path: Path) -> Any:
@@ -43,34 +42,34 @@ def _publisher(app: Any, queue: str, task_id: str) -> Any:
 
 
 def test_on_redis_the_message_is_built_ahead_and_sent_in_one_pipeline(tmp_path: Path) -> None:
-    require("127.0.0.1", 6379, "Redis")
-    url = f"{REDIS_URL}/{random.randint(10, 15)}"
-    queue = f"q-{uuid.uuid4().hex}"
-    app = _app(url, tmp_path)
-    client = redis.Redis.from_url(url)
-    try:
-        with app.connection_for_write() as connection:
-            producer = app.amqp.Producer(connection)
-            sender = Sender(app, lambda: producer)
-            ids = [str(uuid.uuid4()) for _ in range(3)]
-            prepared = [sender.prepare(i, _publisher(app, queue, i)) for i in ids]
-            assert all(p.commands for p in prepared)
-            assert client.llen(queue) == 0  # prepared, not sent
-            assert sender.send(prepared, lambda item, producer: None) == ids
-            # Then the same message the usual way, to compare.
-            usual = str(uuid.uuid4())
-            _publisher(app, queue, usual)(producer)
-        raw = [json.loads(m) for m in reversed(client.lrange(queue, 0, -1))]
-        assert [m["headers"]["id"] for m in raw] == [*ids, usual]
-        for message in raw[:3]:
-            for key in ("body", "content-type", "content-encoding"):
-                assert message[key] == raw[3][key]
-            assert message["headers"]["task"] == "jobs.demo.noop"
-            assert message["properties"]["delivery_info"] == raw[3]["properties"]["delivery_info"]
-    finally:
-        client.delete(queue)
-        client.close()
-        app.close()
+    with redis_db() as url:
+        queue = f"q-{uuid.uuid4().hex}"
+        app = _app(url, tmp_path)
+        client = redis.Redis.from_url(url)
+        try:
+            with app.connection_for_write() as connection:
+                producer = app.amqp.Producer(connection)
+                sender = Sender(app, lambda: producer)
+                ids = [str(uuid.uuid4()) for _ in range(3)]
+                prepared = [sender.prepare(i, _publisher(app, queue, i)) for i in ids]
+                assert all(p.commands for p in prepared)
+                assert client.llen(queue) == 0  # prepared, not sent
+                assert sender.send(prepared, lambda item, producer: None) == ids
+                # Then the same message the usual way, to compare.
+                usual = str(uuid.uuid4())
+                _publisher(app, queue, usual)(producer)
+            raw = [json.loads(m) for m in reversed(client.lrange(queue, 0, -1))]
+            assert [m["headers"]["id"] for m in raw] == [*ids, usual]
+            for message in raw[:3]:
+                for key in ("body", "content-type", "content-encoding"):
+                    assert message[key] == raw[3][key]
+                assert message["headers"]["task"] == "jobs.demo.noop"
+                assert (
+                    message["properties"]["delivery_info"] == raw[3]["properties"]["delivery_info"]
+                )
+        finally:
+            client.close()
+            app.close()
 
 
 def test_other_brokers_publish_the_usual_way_when_due(tmp_path: Path) -> None:

@@ -66,9 +66,8 @@ def test_edits_take_effect_while_beat_runs(tmp_path: Path) -> None:
             "the errors in the log",
             s,
         )
-        before = len(s.history("--job", "second"))
-        time.sleep(3)
-        assert len(s.history("--job", "second")) > before
+        before = len(s.history(job="second"))
+        wait_for(lambda: len(s.history(job="second")) > before, 15, "`second` to go on", s)
 
         # A file replaced by rename (as editors and ConfigMaps do) removes `second`.
         replacement = tmp_path / "schedules.new"
@@ -76,7 +75,7 @@ def test_edits_take_effect_while_beat_runs(tmp_path: Path) -> None:
         os.replace(replacement, s.schedule_file)
         wait_for(lambda: "reloaded: 1 jobs" in s.logs(), 15, "the reload", s)
         time.sleep(2)
-        settled = len(s.history("--job", "second"))
+        settled = len(s.history(job="second"))
         time.sleep(3)
-        assert len(s.history("--job", "second")) == settled
+        assert len(s.history(job="second")) == settled
         assert beat.poll() is None

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import System, system, wait_for
-from tests.services import wait_port
+from tests.services import servers_exclusively, wait_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
@@ -70,7 +70,7 @@ OUTAGES = [
 
 
 def _settled(s: System) -> list[dict[str, object]] | None:
-    rows = s.history("--job", "every-second")
+    rows = s.history(job="every-second")
     # The running beat has claimed the next few ticks ahead of their instant: those wait.
     due = [r for r in rows if datetime.fromisoformat(str(r["tick_at"])) < datetime.now(UTC)]
     return due if due and all(r["status"] == "succeeded" for r in due) else None
@@ -85,6 +85,7 @@ def test_a_server_restart_loses_and_doubles_no_tick(
     port: int,
     tmp_path: Path,
 ) -> None:
+    servers_exclusively()  # tests running in parallel must not see the server go away
     with system(broker_kind, database_kind, tmp_path) as s:
         s.write_schedule(SCHEDULE)
         worker = s.worker()

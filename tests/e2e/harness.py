@@ -1,6 +1,6 @@
 """Real beat and worker processes against real brokers and databases, for end-to-end tests.
 
-Each test gets its own broker namespace (a Redis DB number that is flushed, a RabbitMQ
+Each test gets its own broker namespace (a leased Redis DB number, a RabbitMQ
 vhost, or an SQLite file) and its own database, and kills only the processes it started.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.services import AMQP_URL, REDIS_URL, database, require
+from tests.services import AMQP_URL, database, redis_db, require
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,18 +31,8 @@ def broker(kind: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"
         return
     if kind == "redis":
-        require("127.0.0.1", 6379, "Redis")
-        import redis
-
-        db = random.randint(1, 15)
-        url = f"{REDIS_URL}/{db}"
-        client = redis.Redis.from_url(url)
-        client.flushdb()
-        try:
+        with redis_db() as url:
             yield url
-        finally:
-            client.flushdb()
-            client.close()
         return
     require("127.0.0.1", 5672, "RabbitMQ")
     vhost = f"sched-{uuid.uuid4().hex[:10]}"
@@ -66,6 +55,7 @@ class System:
     workdir: Path
     env: dict[str, str]
     procs: list[tuple[subprocess.Popen[bytes], Path]] = field(default_factory=list)
+    _store: Any = None  # the HistoryStore that `history` reads through, opened on first use
 
     @property
     def schedule_file(self) -> Path:
@@ -127,11 +117,32 @@ class System:
             timeout=timeout,
         )
 
-    def history(self, *args: str) -> list[dict[str, Any]]:
+    def cli_history(self, *args: str) -> list[dict[str, Any]]:
+        """`scheduler history --format json` with these options, in its own process."""
         result = self.cli("history", "--format", "json", "--limit", "100000", *args)
         assert result.returncode == 0, result.stderr
         rows: list[dict[str, Any]] = json.loads(result.stdout)
         return rows
+
+    def history(self, job: str | None = None, trigger: str | None = None) -> list[dict[str, Any]]:
+        """The rows `cli_history` prints, read in this process: tests poll the history
+        every half second, and a `scheduler` process costs over a second of CPU to start."""
+        from scheduler.cli_ops import HISTORY_FIELDS, _jsonable
+        from scheduler.history.db import make_engine
+        from scheduler.history.models import Trigger
+        from scheduler.history.store import HistoryStore, RunFilter
+
+        if self._store is None:
+            default = f"sqlite:///{self.workdir / 'var' / 'history.sqlite'}"  # as the CLI's
+            url = self.env.get("SCHEDULER_DATABASE_URL") or default
+            self._store = HistoryStore(make_engine(url))
+        flt = RunFilter(job_name=job, trigger=Trigger(trigger) if trigger else None, limit=100_000)
+        rows = [
+            {name: _jsonable(getattr(run, name)) for name in HISTORY_FIELDS}
+            for run in self._store.runs(flt)
+        ]
+        result: list[dict[str, Any]] = json.loads(json.dumps(rows))  # as the CLI prints them
+        return result
 
     def logs(self) -> str:
         return "\n".join(
@@ -152,9 +163,25 @@ class System:
                 proc.wait(timeout=10)
         return proc.returncode
 
+    def stop_together(self, procs: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+        """SIGTERM to each of these processes at once, then wait for each: their warm
+        shutdowns (a beat sending what it claimed ahead) overlap instead of adding up."""
+        for proc in procs:
+            if proc.poll() is None:
+                with suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                # Not signalled twice: a second SIGTERM would cut a beat's drain short.
+                self.stop(proc, signal.SIGKILL)
+
     def stop_all(self) -> None:
-        for proc, _ in self.procs:
-            self.stop(proc)
+        self.stop_together([proc for proc, _ in self.procs])
+        if self._store is not None:
+            self._store.engine.dispose()
 
 
 def wait_for(

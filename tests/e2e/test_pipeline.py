@@ -56,7 +56,7 @@ def _at(text: str) -> datetime:
 
 
 def _finished(system_: System, job: str, status: str, count: int) -> list[dict[str, object]]:
-    rows = [r for r in system_.history("--job", job) if r["status"] == status]
+    rows = [r for r in system_.history(job=job) if r["status"] == status]
     return rows if len(rows) >= count else []
 
 
@@ -106,7 +106,7 @@ def test_beat_and_worker_record_every_kind_of_run(
         assert manual.returncode == 0, manual.stderr + s.logs()[-4000:]
         run_id, outcome = manual.stdout.splitlines()[:2]
         assert outcome.startswith("succeeded")
-        (row,) = [r for r in s.history("--trigger", "manual") if r["id"] == run_id]
+        (row,) = [r for r in s.cli_history("--trigger", "manual") if r["id"] == run_id]
         assert row["job_name"] == "manual-only" and row["status"] == "succeeded"
         assert Path(row["result"]).name.startswith("manual-")
 
@@ -120,7 +120,7 @@ def test_beat_and_worker_record_every_kind_of_run(
         api_row = wait_for(
             lambda: [
                 r
-                for r in s.history("--trigger", "api")
+                for r in s.history(trigger="api")
                 if r["id"] == api_id and r["status"] == "succeeded"
             ],
             30,
@@ -147,17 +147,15 @@ def test_two_beats_send_each_tick_once(tmp_path: Path) -> None:
             "  c: {task: jobs.demo.noop, cron: '* * * * *', overlap: allow}\n"
         )
         # No worker: every message stays in the queue, so duplicates cannot hide.
-        s.beat("beat-1")
-        s.beat("beat-2")
-        wait_for(lambda: len(s.history("--job", "a")) >= 2, 30, "both beats running", s)
+        beats = [s.beat("beat-1"), s.beat("beat-2")]
+        wait_for(lambda: len(s.history(job="a")) >= 2, 30, "both beats running", s)
         time.sleep(30)
-        for name in ("beat-1", "beat-2"):
-            s.stop(next(p for p, log in s.procs if log.name == f"{name}.log"))
+        s.stop_together(beats)
         client = redis.Redis.from_url(s.env["SCHEDULER_BROKER_URL"])
         messages = [json.loads(m) for m in client.lrange("celery", 0, -1)]
         sent = Counter(m["headers"]["id"] for m in messages)
         assert sent and max(sent.values()) == 1, "a tick was sent twice"
-        rows = s.history("--job", "a")
+        rows = s.cli_history("--job", "a")
         sent_rows = [r for r in rows if r["enqueued_at"]]
         assert {r["id"] for r in sent_rows} == {
             m["headers"]["id"] for m in messages if m["headers"]["scheduler_job"] == "a"

@@ -136,6 +136,7 @@ def plans_of(engine: Engine, call: Any) -> list[str]:
         ]
 
 
+@pytest.mark.slow  # big_postgres: filling and analysing ROWS runs
 @pytest.mark.parametrize(
     "query",
     [
@@ -153,6 +154,7 @@ def test_history_queries_read_indexes_not_the_table(big_postgres: Engine, query:
         assert "Seq Scan" not in plan and "Index" in plan, plan
 
 
+@pytest.mark.slow
 def test_stats_reads_its_window_from_the_index_alone(big_postgres: Engine) -> None:
     store = HistoryStore(big_postgres)
     (plan,) = plans_of(big_postgres, lambda: store.stats(NOW - timedelta(days=7)))

@@ -311,6 +311,7 @@ def reference_ticks(
 # --- cron properties -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a minute-by-minute reference over 4 days, 200 examples: ~20 s each
 @pytest.mark.parametrize("frequent", [False, True], ids=["fixed-time", "frequent"])
 @settings(SETTINGS, max_examples=200)
 @given(data=st.data())
