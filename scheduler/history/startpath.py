@@ -37,7 +37,7 @@ PG_INSERT_STARTED = (
     f"VALUES (%(id)s, %(job_name)s, %(task_name)s, '{Trigger.API.value}', "
     f"'{RunStatus.RUNNING.value}', %(at)s, %(at)s, %(at)s, 1, %(worker)s, %(worker_process)s, "
     "%(queue)s, %(args)s::json, %(kwargs)s::json, %(deadline_at)s) "
-    "ON CONFLICT DO NOTHING RETURNING id"
+    "ON CONFLICT DO NOTHING"
 )
 PG_START = (
     f"UPDATE runs SET status = '{RunStatus.RUNNING.value}', started_at = %(at)s, "
@@ -70,7 +70,9 @@ def pg_insert_started(conn: Connection, row: Mapping[str, Any]) -> bool:
         "kwargs": json.dumps(row["kwargs"]),
         "deadline_at": _utc(row["deadline_at"]),
     }
-    return conn.exec_driver_sql(PG_INSERT_STARTED, params).first() is not None
+    # No RETURNING: for one statement psycopg's rowcount is exact ("INSERT 0 1"), and a
+    # result without rows costs SQLAlchemy no result metadata.
+    return conn.exec_driver_sql(PG_INSERT_STARTED, params).rowcount == 1
 
 
 def pg_start(conn: Connection, start: Mapping[str, Any]) -> bool:
