@@ -1,7 +1,7 @@
 """Throughput of a worker running the no-op job, with and without result backend and history.
 
     python bench/worker_throughput.py [--quick] [--tasks 2000] [--repeat 1]
-        [--concurrency 2] [--loglevel info] [--timeout 300]
+        [--concurrency 2] [--loglevel info] [--timeout 300] [--only a,c]
 
 Needs Redis at 127.0.0.1:6379 and PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth);
 the addresses can be changed as for the tests (SCHEDULER_TEST_REDIS_URL,
@@ -15,6 +15,8 @@ Three configurations, one after the other in the same run, each with a prefork w
       no history recording;
   (c) `celery -A scheduler worker`: history recording on, default result backend (the
       history itself, scheduler/history/backend.py: results are not written a second time).
+
+--only runs some of them (e.g. `--only a,c`), still in that order within each repeat.
 
 Method, per configuration: a fresh PostgreSQL database (migrated for (c)) and a flushed
 private Redis DB; N messages are published with the worker stopped, by the plain app (no
@@ -314,13 +316,26 @@ def table(outcomes: list[Outcome]) -> str:
 
 
 def summary(outcomes: list[Outcome]) -> str:
-    rows = [("configuration", "runs", "median tasks/s", "best tasks/s", "vs (a) median")]
+    rows = [
+        (
+            "configuration",
+            "runs",
+            "median tasks/s",
+            "best tasks/s",
+            "vs (a) median",
+            "median CPU ms/task",
+        )
+    ]
     medians = {}
     for config in CONFIGS:
         rates = [o.rate for o in outcomes if o.config is config and o.rate]
         medians[config.key] = statistics.median(rates) if rates else None
     for config in CONFIGS:
-        rates = [o.rate for o in outcomes if o.config is config and o.rate]
+        ran = [o for o in outcomes if o.config is config]
+        if not ran:
+            continue  # left out with --only
+        rates = [o.rate for o in ran if o.rate]
+        cpus = [o.cpu_ms for o in ran if o.cpu_ms is not None]
         median, base = medians[config.key], medians["a"]
         rows.append(
             (
@@ -329,6 +344,7 @@ def summary(outcomes: list[Outcome]) -> str:
                 f"{median:.0f}" if median else "-",
                 f"{max(rates):.0f}" if rates else "-",
                 f"{median / base:.2f}" if median and base else "-",
+                f"{statistics.median(cpus):.2f}" if cpus else "-",
             )
         )
     return _format(rows)
@@ -360,10 +376,18 @@ def main() -> None:
     parser.add_argument(
         "--timeout", type=float, help="seconds per configuration run (default 300, quick 120)"
     )
+    parser.add_argument(
+        "--only", help="configurations to run, comma-separated (default a,b,c)", default="a,b,c"
+    )
     parser.add_argument("--redis-db", type=int, help="Redis DB number (default: 0 if empty)")
     args = parser.parse_args()
     args.tasks = args.tasks or (300 if args.quick else 2000)
     args.timeout = args.timeout or (120 if args.quick else 300)
+    keys = {key.strip() for key in args.only.split(",") if key.strip()}
+    unknown = keys - {config.key for config in CONFIGS}
+    if unknown or not keys:
+        parser.error(f"--only takes a comma-separated subset of a,b,c, not {args.only!r}")
+    configs = [config for config in CONFIGS if config.key in keys]
     exit_on_sigterm()
 
     print(header("worker throughput: jobs.demo.noop, Redis broker, PostgreSQL database"))
@@ -378,7 +402,7 @@ def main() -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-worker-")))
         print(f"Redis DB {db.number}", flush=True)
         for repeat in range(1, args.repeat + 1):
-            for config in CONFIGS:
+            for config in configs:
                 outcome = run_config(config, repeat, args, db, tmp)
                 print(
                     f"  {config.label}, run {repeat}: "

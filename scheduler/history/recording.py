@@ -67,7 +67,9 @@ class Recorder:
             from scheduler.history.store import HistoryStore
 
             # A forked worker child must not share its parent's connections.
-            self._store = HistoryStore(make_engine(self.database_url, per_statement=True))
+            self._store = HistoryStore(
+                make_engine(self.database_url, per_statement=True), hold_start_connection=True
+            )
             self._pid = os.getpid()
         return self._store
 

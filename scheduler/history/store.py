@@ -43,6 +43,7 @@ from scheduler.history.models import (
     Trigger,
     utcnow,
 )
+from scheduler.history.startpath import HeldConnection, pg_insert_started, pg_start
 
 # A worker process that has written no heartbeat for this long is taken to be gone
 # (workers write one every 10 s).
@@ -259,8 +260,11 @@ def _row(run: NewRun, now: datetime) -> dict[str, Any]:
 class HistoryStore:
     """Reads and writes of runs, job state and heartbeats; each method is one transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, hold_start_connection: bool = False) -> None:
+        """`hold_start_connection`: keep a connection for `record_started` (startpath.py);
+        only for an engine made with `make_engine(..., per_statement=True)` (autocommit)."""
         self.engine = engine
+        self._held = HeldConnection(engine) if hold_start_connection else None
 
     # -- beat ---------------------------------------------------------------------------
 
@@ -381,16 +385,6 @@ class HistoryStore:
         says the message did not come through us, so its row is most likely new (one
         INSERT instead of UPDATE, SELECT, INSERT).
         """
-        values = {
-            "status": RunStatus.RUNNING,
-            "started_at": at,
-            "worker": worker,
-            "worker_process": worker_process,
-            "attempts": RUNS.c.attempts + 1,
-            "deadline_at": deadline_at,
-            "enqueued_at": func.coalesce(RUNS.c.enqueued_at, at),
-            "finished_at": None,
-        }
         new_row = {
             "id": run_id,
             "job_name": job_name,
@@ -408,9 +402,10 @@ class HistoryStore:
             "kwargs": redact(dict(kwargs or {})),
             "deadline_at": deadline_at,
         }
-        with self.engine.begin() as conn:
-            by_id = RUNS.c.id == run_id
-            if not known and _insert_started(conn, new_row):
+        with self._held.begin() if self._held else self.engine.begin() as conn:
+            fast = conn.dialect.name == "postgresql"  # plain SQL for the common case
+            insert = pg_insert_started if fast else _insert_started
+            if not known and insert(conn, new_row):
                 return True
             start = {
                 "run_id": run_id,
@@ -419,8 +414,11 @@ class HistoryStore:
                 "worker_process": worker_process,
                 "deadline_at": deadline_at,
             }
-            if conn.execute(_START, start).rowcount:
+            if pg_start(conn, start) if fast else conn.execute(_START, start).rowcount:
                 return True
+            # Past here a run is rare (a duplicate or a takeover): SQL expressions are built
+            # only now, as building them costs a worker more CPU than the common path's SQL.
+            by_id = RUNS.c.id == run_id
             row = conn.execute(select(RUNS.c.status, RUNS.c.worker_process).where(by_id)).first()
             if row is None:
                 _insert_started(conn, new_row)
@@ -439,7 +437,16 @@ class HistoryStore:
             taken = conn.execute(
                 update(RUNS)
                 .where(by_id, RUNS.c.status == RunStatus.RUNNING, holder_is)
-                .values(**values)
+                .values(
+                    status=RunStatus.RUNNING,
+                    started_at=at,
+                    worker=worker,
+                    worker_process=worker_process,
+                    attempts=RUNS.c.attempts + 1,
+                    deadline_at=deadline_at,
+                    enqueued_at=func.coalesce(RUNS.c.enqueued_at, at),
+                    finished_at=None,
+                )
             ).rowcount
             return bool(taken)
 
