@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,16 +84,25 @@ def job_or_fail(schedule: ScheduleFile, name: str) -> JobSpec:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A title line, then a table; wide and unwrapped when the output is not a terminal."""
-    from rich.console import Console
-    from rich.table import Table
+    """A title line, then a table in rich's default box, never wrapped.
 
-    # A plain line, not the table's title: rich wraps a title to the table's width, and
-    # scripts read this line.
+    Drawn here, not by rich: rich measures and lays out every cell, about 1.5 ms per row,
+    so `stats` on 2,000 jobs spent 3 s drawing; this is one format per row.
+    """
+    # A plain line, not the table's title: scripts read this line.
     click.echo(title)
-    table = Table()
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    widths = [len(c) for c in columns]
     for row in rows:
-        table.add_row(*row)
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(left: str, fill: str, mid: str, right: str) -> str:
+        return left + mid.join(fill * (w + 2) for w in widths) + right
+
+    def cells(edge: str, values: Sequence[str]) -> str:
+        padded = (f" {v.ljust(w)} " for v, w in zip(values, widths, strict=True))
+        return edge + edge.join(padded) + edge
+
+    out = [line("┏", "━", "┳", "┓"), cells("┃", columns), line("┡", "━", "╇", "┩")]
+    out.extend(cells("│", row) for row in rows)
+    out.append(line("└", "─", "┴", "┘"))
+    click.echo("\n".join(out))
