@@ -90,16 +90,18 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]
     so `stats` on 2,000 jobs spent 3 s drawing; this is one format per row.
     """
     # A plain line, not the table's title: scripts read this line.
+    from rich.cells import cell_len  # columns on screen: a CJK character takes two
+
     click.echo(title)
-    widths = [len(c) for c in columns]
+    widths = [cell_len(c) for c in columns]
     for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+        widths = [max(w, cell_len(cell)) for w, cell in zip(widths, row, strict=True)]
 
     def line(left: str, fill: str, mid: str, right: str) -> str:
         return left + mid.join(fill * (w + 2) for w in widths) + right
 
     def cells(edge: str, values: Sequence[str]) -> str:
-        padded = (f" {v.ljust(w)} " for v, w in zip(values, widths, strict=True))
+        padded = (f" {v}{' ' * (w - cell_len(v))} " for v, w in zip(values, widths, strict=True))
         return edge + edge.join(padded) + edge
 
     out = [line("┏", "━", "┳", "┓"), cells("┃", columns), line("┡", "━", "╇", "┩")]

@@ -442,3 +442,17 @@ def test_jobs_title_line_is_never_wrapped(tmp_path: Path) -> None:
     result = run("jobs", "-f", path)
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0] == f"0 jobs in {path}"
+
+
+def test_tables_line_up_on_screen_and_never_wrap(capsys: pytest.CaptureFixture[str]) -> None:
+    from rich.cells import cell_len
+
+    from scheduler.cli_common import print_table
+
+    long = "x" * 300
+    print_table("2 jobs", ["job", "description"], [["nightly", long], ["日報", "short"]])
+    title, *lines = capsys.readouterr().out.splitlines()
+    assert title == "2 jobs"
+    assert len(lines) == 6  # top, header, rule, two rows, bottom: nothing wrapped
+    assert len({cell_len(line) for line in lines}) == 1  # every line as wide on screen
+    assert long in lines[3] and "日報" in lines[4]
