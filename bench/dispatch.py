@@ -22,9 +22,9 @@ no worker consuming:
 
 A reader thread BRPOPs the `celery` list of that Redis DB and timestamps every message as it
 arrives; lateness is arrival minus the minute boundary. The beat is started 20 s (1.5 ms
-more per job: time to load and, for ours, to prepare a burst) before a boundary (the script
-waits up to a minute for that), and the first boundary after the beat is ready is
-measured (`ready`: our beat has written its heartbeat, stock beat and RedBeat have fired
+more per job, 58 s at most: time to load and, for ours, to prepare a burst) before a
+boundary (the script waits up to a minute for that), and the first boundary after the beat
+is ready is measured (`ready`: our beat has written its heartbeat, stock beat and RedBeat have fired
 `beat_init`); collection stops when N messages for it have
 arrived or --window seconds after it. Printed per scheduler: start-up time, messages
 received in the window, lateness of the first message, p50/p99/max, when the last of the N
@@ -150,14 +150,15 @@ def lead_for(jobs: int) -> float:
     """Seconds before a minute boundary to start a beat of `jobs` jobs."""
     # Loading the schedule grows with N (at 50,000 jobs each beat needs tens of seconds);
     # a beat that is not ready in time costs a whole minute more. A beat runs for days
-    # before a burst: ours gets the time to prepare it (about 1 ms a run), as it would.
-    return 20.0 + jobs * 0.0015
+    # before a burst: ours gets the time to prepare it (about 1 ms a run), as it would, but
+    # starts after the boundary before (every job is due every minute), not before it.
+    return min(58.0, 20.0 + jobs * 0.0015)
 
 
 def wait_for_start_slot(lead: float) -> float:
-    """Sleep until between lead/2 and lead s before a minute boundary; returns it."""
+    """Sleep until `lead` s before a minute boundary (at most a minute); returns it."""
     now = time.time()
-    boundary = next_boundary(now + lead / 2)
+    boundary = next_boundary(now + lead)
     start_at = boundary - lead
     if start_at > now:
         print(
