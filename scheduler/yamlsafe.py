@@ -282,7 +282,6 @@ def _compose_fast(text: str) -> Node | None:
     # a string: most keys and names, and no need to ask the resolver for each of them.
     typed_starts = frozenset(resolver.versioned_resolver)
     plain_str = None not in typed_starts and not resolver.yaml_path_resolvers
-    str_tag = resolver.DEFAULT_SCALAR_TAG  # one shared Tag: its text is worked out once
     new_scalar = ScalarNode.__new__
     for event in events:
         kind = type(event)
@@ -293,7 +292,7 @@ def _compose_fast(text: str) -> Node | None:
             if tag is None or str(tag) == "!":
                 implicit = event.implicit
                 if plain_str and value and implicit[0] and value[0] not in typed_starts:
-                    tag = str_tag
+                    tag = _DEFAULT_STR  # shared: tag_of knows it by identity
                 else:
                     key = (value, implicit)
                     tag = scalar_tags.get(key)
