@@ -425,6 +425,9 @@ def up(ctx: click.Context, concurrency: int, loglevel: str) -> None:
         ),
     ]
     code = 0
+    # systemd, Docker and supervisors stop a service with SIGTERM to its main process alone:
+    # by default that would end this process and leave beat and worker running, orphaned.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)

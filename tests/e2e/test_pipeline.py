@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -214,13 +217,31 @@ def test_hostile_messages_are_refused_and_run_nothing(tmp_path: Path) -> None:
         assert [r for r in s.history() if r["id"] in ids] == []
 
 
-def test_scheduler_up_runs_the_shipped_schedule_on_embedded_defaults(tmp_path: Path) -> None:
+def _scheduler_up(tmp_path: Path) -> tuple[System, subprocess.Popen[bytes]]:
+    """`scheduler up` on the shipped schedule and the embedded defaults, in its own session."""
     shutil.copy(REPO / "schedules.yaml", tmp_path / "schedules.yaml")
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("SCHEDULER_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
     env["PYTHONPATH"] = str(REPO)
     s = System(tmp_path, env)
     s.env["SCHEDULER_SCHEDULE_FILE"] = str(tmp_path / "schedules.yaml")
-    up = s.start(sys.executable, "-m", "scheduler", "up", name="up")
+    return s, s.start(sys.executable, "-m", "scheduler", "up", name="up")
+
+
+def _session_members(session: int) -> list[int]:
+    """The live (not zombie) processes of a session, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if fields[0] != "Z" and int(fields[3]) == session:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_scheduler_up_runs_the_shipped_schedule_on_embedded_defaults(tmp_path: Path) -> None:
+    s, up = _scheduler_up(tmp_path)
     try:
         # The shipped heartbeat runs every 30 s: within a minute it is in the history.
         rows = wait_for(
@@ -239,3 +260,27 @@ def test_scheduler_up_runs_the_shipped_schedule_on_embedded_defaults(tmp_path: P
         code = s.stop(up, signal.SIGINT, timeout=40)
     assert code == 0, s.logs()[-4000:]
     assert (tmp_path / "var" / "broker.sqlite").exists()
+
+
+def test_scheduler_up_stops_beat_and_worker_on_sigterm_to_itself_alone(tmp_path: Path) -> None:
+    # As `docker stop`, systemd or a supervisor do: SIGTERM to the main process only.
+    s, up = _scheduler_up(tmp_path)
+    try:
+        wait_for(
+            lambda: (
+                (tmp_path / "var" / "history.sqlite").exists()
+                and s.cli("status").stdout.count("1 alive") == 2
+            ),
+            60,
+            "beat and worker alive",
+            s,
+        )
+        assert len(_session_members(up.pid)) >= 3  # up, beat, worker (and its pool)
+        os.kill(up.pid, signal.SIGTERM)
+        assert up.wait(timeout=40) == 0, s.logs()[-4000:]
+        wait_for(lambda: not _session_members(up.pid), 30, "beat and worker to exit", s)
+        assert "stopping beat and worker" in s.logs()
+    finally:
+        with suppress(ProcessLookupError):  # whatever is left of the session, orphans too
+            os.killpg(up.pid, signal.SIGKILL)
+        s.stop(up, signal.SIGKILL, timeout=10)
