@@ -181,21 +181,50 @@ class Beat(Scheduler):  # type: ignore[misc]
         old = self._jobs
         self._jobs = dict(schedule.jobs)
         self._history_keep = schedule.history_keep
-        memo: TickMemo = {}
+        changed = []
         for name, job in schedule.jobs.items():
             previous = old.get(name)
             if previous is not None and previous == job:
                 # Unchanged, perhaps moved in the file: keep the object its heap entry holds,
                 # or that entry would be dropped as stale and the job would never fire again.
                 self._jobs[name] = previous
-                continue
-            if not starting or name not in self._cursors:
+            else:
+                changed.append(job)
+        if not starting:
+            self._unclaim_ahead({job.name for job in changed if job.name in old}, now)
+        memo: TickMemo = {}
+        for job in changed:
+            if not starting or job.name not in self._cursors:
                 # A new or edited job starts from now: editing a schedule never fires the
                 # past, and a job never seen before has no missed ticks (SPEC §5).
-                self._cursors[name] = max(self._cursors.get(name, now), now)
-            self._push(job, self._cursors[name], memo)
+                self._cursors[job.name] = max(self._cursors.get(job.name, now), now)
+            self._push(job, self._cursors[job.name], memo)
         for name in old.keys() - self._jobs.keys():
             self._cursors.pop(name, None)
+
+    def _unclaim_ahead(self, edited: set[str], now: datetime) -> None:
+        """Give back the ticks of edited jobs that were claimed ahead and are not due yet.
+
+        Their rows and prepared messages hold the old definition, and the new schedule may
+        not even have those ticks (the lead can be minutes before a burst). Never sent, they
+        can be unclaimed, and the job planned again from now as if they had never been.
+        """
+        ahead = [ready for ready in self._ready if ready.due_at > now]
+        taken = [ready.item.run.id for ready in ahead if ready.item.job.name in edited]
+        if not taken:
+            return
+        try:
+            gone = self.store.unclaim(taken, now)
+        except Exception:
+            log.exception(
+                "could not give back %d runs of edited jobs: sent as prepared", len(taken)
+            )
+            return
+        self._ready = [ready for ready in self._ready if ready.item.run.id not in gone]
+        heapq.heapify(self._ready)
+        for ready in ahead:
+            if ready.item.run.id in gone:
+                self._cursors[ready.item.job.name] = now
 
     def _push(self, job: JobSpec, after: datetime, memo: TickMemo | None = None) -> None:
         if not job.enabled:

@@ -293,6 +293,43 @@ def test_a_tick_prepared_ahead_is_revoked_if_its_job_is_removed_before_it(
     assert harness.sent("ping") == [10 * S, 20 * S]
 
 
+def test_a_tick_prepared_ahead_goes_out_as_edited_if_its_job_changes_before_it(
+    harness: Harness,
+) -> None:
+    harness.write(PING)
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    harness.at(10 * S, beat)
+    harness.at(15 * S, beat)  # claims and prepares the 20 s tick
+    harness.write(PING + "  priority: 7\n")
+    harness.at(16 * S, beat)
+    harness.at(20 * S, beat)
+    assert harness.sent("ping") == [10 * S, 20 * S]
+    assert [m["properties"]["priority"] for m in harness.broker.messages()] == [0, 7]
+    assert harness.history("ping")[:2] == [
+        (10 * S, QUEUED, "schedule"),
+        (20 * S, QUEUED, "schedule"),
+    ]
+
+
+def test_a_tick_prepared_ahead_is_given_back_if_the_edited_schedule_has_no_such_tick(
+    harness: Harness,
+) -> None:
+    harness.write(PING)
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    harness.at(10 * S, beat)
+    harness.at(15 * S, beat)  # claims and prepares the 20 s tick
+    harness.write(PING.replace("every: 10s", "every: 1m"))
+    harness.at(16 * S, beat)
+    harness.at(20 * S, beat)
+    harness.at(1 * M, beat)
+    assert harness.sent("ping") == [10 * S, 1 * M]
+    assert harness.history("ping") == [(10 * S, QUEUED, "schedule"), (1 * M, QUEUED, "schedule")]
+    # A restart plans from the last tick really claimed: the 20 s tick is not a missed one.
+    assert harness.store.last_ticks()["ping"] <= T0 + 1 * M
+
+
 def test_a_burst_too_large_for_the_usual_lead_is_claimed_earlier(harness: Harness) -> None:
     harness.write(
         "".join(

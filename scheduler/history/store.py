@@ -296,6 +296,31 @@ class HistoryStore:
                 self._advance_state(conn, newest, now)
         return claimed
 
+    def unclaim(self, run_ids: Sequence[str], now: datetime) -> set[str]:
+        """Delete these claimed runs if they were never sent; returns the ids deleted.
+
+        Their jobs' `job_state.last_tick_at` goes back to `now` if it was later, as if those
+        ticks had never been claimed. A run sent or settled meanwhile stays as it is.
+        """
+        if not run_ids:
+            return set()
+        unsent = (RUNS.c.status == RunStatus.QUEUED.value, RUNS.c.enqueued_at.is_(None))
+        with self.engine.begin() as conn:
+            found: dict[str, str] = {
+                run_id: job
+                for run_id, job in conn.execute(
+                    select(RUNS.c.id, RUNS.c.job_name).where(RUNS.c.id.in_(run_ids), *unsent)
+                )
+            }
+            if found:
+                conn.execute(delete(RUNS).where(RUNS.c.id.in_(list(found)), *unsent))
+                conn.execute(
+                    update(STATES)
+                    .where(STATES.c.job_name.in_(set(found.values())), STATES.c.last_tick_at > now)
+                    .values(last_tick_at=now, updated_at=now)
+                )
+        return set(found)
+
     def _advance_state(self, conn: Connection, newest: dict[str, datetime], now: datetime) -> None:
         name = conn.dialect.name
         params = [

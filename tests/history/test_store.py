@@ -259,6 +259,17 @@ def test_claim_many_returns_only_the_new_ticks_and_advances_each_job(store: Hist
     assert {r.id for r in store.runs(RunFilter()) if r.enqueued_at is not None} == claimed
 
 
+def test_unclaim_deletes_only_unsent_runs_and_moves_the_cursor_back(store: HistoryStore) -> None:
+    ticks = [T0 + timedelta(minutes=n) for n in (1, 2, 3)]
+    store.claim_many([tick_run("a", at) for at in ticks], T0)
+    sent, *unsent = (run_id_for("a", at) for at in ticks)
+    store.mark_enqueued_many([sent], T0 + timedelta(minutes=1))
+    assert store.unclaim([sent, *unsent, "no-such-run"], T0 + timedelta(seconds=70)) == set(unsent)
+    assert [r.id for r in store.runs(RunFilter())] == [sent]
+    assert store.last_ticks() == {"a": T0 + timedelta(seconds=70)}
+    assert store.unclaim(unsent, T0) == set()
+
+
 def test_active_jobs_finds_queued_and_running_runs_only(store: HistoryStore) -> None:
     store.claim(tick_run("queued", T0), T0)
     store.claim(tick_run("done", T0), T0)
