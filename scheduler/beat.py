@@ -20,6 +20,10 @@ Why a tick runs exactly once, with any number of beats and crashes anywhere:
    ended unacknowledged: the worker died) takes the run over with attempts + 1.
 4. A run whose worker died without a redelivery is ended `lost` by the reaper
    (`HistoryStore.reap`, run here), so no row stays `running` for ever.
+5. A broker that lost its data (Redis restarted without persistence) took the messages of
+   the runs sent but not started: when a beat notices (`Sender.lost_data`), it sends them
+   again (`_resend_lost`). Without that they would wait `queued` until the reaper ended
+   them `lost`, `queued_timeout` later.
 
 Why ticks go out on time: ticks due within `prepare_ahead` (10 s; longer before a burst too
 large for it: `scheduler/lead.py`) are planned, claimed and their messages prepared before
@@ -129,6 +133,7 @@ class Beat(Scheduler):  # type: ignore[misc]
         self._at_due: list[_Due] = []  # `forbid` jobs busy when prepared: decided when due
         self._ready: list[_Ready] = []  # claimed and prepared, waiting for their instant
         self._unsent: list[_Unsent] = []
+        self._resend_pending = False  # the broker lost its data: resend what it held
         self._seq = 0
         self._next_reload = 0.0
         self._next_heartbeat = datetime.min.replace(tzinfo=UTC)
@@ -469,6 +474,7 @@ class Beat(Scheduler):  # type: ignore[misc]
                 self._reap(now)
             if now >= self._next_recover:
                 self._next_recover = now + self._recover_every
+                self._resend_lost(now)
                 self._recover_unsent(now)
         except Exception:
             log.exception("beat housekeeping (heartbeat, retention, reaper) failed; will retry")
@@ -494,6 +500,40 @@ class Beat(Scheduler):  # type: ignore[misc]
                         "at": now.isoformat(),
                     },
                 )
+
+    def _resend_lost(self, now: datetime) -> None:
+        """Send again the runs sent but not started, if the broker has lost its data since.
+
+        Their messages are gone (a Redis restarted without persistence), and they would
+        stay `queued` until `queued_timeout` ended them `lost`. A copy of a message that
+        was not lost after all is harmless: the worker runs a run once.
+        """
+        if "producer" in vars(self):  # else not connected yet: asking for it would wait
+            try:
+                self._resend_pending |= self._sender.lost_data()
+            except Exception as exc:
+                log.warning("could not check whether the broker lost its data: %s", exc)
+        if not self._resend_pending:
+            return
+        rows = self.store.sent_not_started(now)  # if it fails, the next round asks again
+        self._resend_pending = False
+        items = []
+        for row in rows:
+            job = self._jobs.get(row.job_name)
+            if job is None:
+                continue  # left the schedule: the reaper ends it `lost`
+            run = run_of(job, row.id, row.trigger, tick_at=row.tick_at, queue=row.queue)
+            # Due when it was: its message expires when the lost one would have.
+            items.append(_Unsent(job, run, due_at(job, row.tick_at) if row.tick_at else now))
+        if not items:
+            log.info("the broker is new, or has lost its data: no run was waiting in it")
+            return
+        log.warning(
+            "the broker has lost its data (restarted without persistence, or flushed): "
+            "sending again the %d runs sent but not started",
+            len(items),
+        )
+        self._send_many(items, now)
 
     def _recover_unsent(self, now: datetime) -> None:
         """Send again the runs claimed (by any beat) but never recorded as sent."""

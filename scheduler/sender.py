@@ -10,11 +10,17 @@ publish batch records the final Redis commands instead of running them (kombu 5.
 `Producer.batch` protocol: the transport hands each message's commands to the batch);
 `send` replays them in one pipeline. On other transports (RabbitMQ, SQLite), and for runs
 sent again after a failure, `send` publishes the usual way.
+
+Task messages go to the queue's list whatever kombu's binding tables say: Celery publishes
+to a direct queue through the default exchange, whose routing key is the list's name. The
+tables matter only for publishes to a named exchange; those find no binding after Redis
+loses its data, until a consumer or a producer declares the queue again.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +32,8 @@ PIPELINE_CHUNK = 1000  # runs per pipeline round trip
 # x-expires queues), and PUBLISH of the `task-sent` event when task_send_sent_event is on
 # (that event then carries the time the message was prepared, not sent).
 _REPLAYABLE = frozenset({"lpush", "pexpire", "publish"})
+# Set once, never expired: the broker lost its data when it is gone (`Sender.lost_data`).
+MARKER_KEY = "_scheduler.broker_marker"
 
 
 @dataclass(slots=True)
@@ -86,6 +94,7 @@ class Sender:
         self._app = app
         self._producer = producer
         self._recording: Any = None  # a Producer over a _RecordingChannel, when on Redis
+        self._marker: bytes | None = None  # MARKER_KEY's value when this sender last looked
 
     def prepare(self, run_id: str, publish: Callable[[Any], None]) -> Prepared:
         """Run `publish(producer)` now, keeping its Redis commands to send later.
@@ -134,6 +143,35 @@ class Sender:
                 continue
             sent.append(item.run_id)
         return sent
+
+    def lost_data(self) -> bool:
+        """Whether the broker has lost its data since the last look: True, once, after that.
+
+        A Redis restarted without persistence comes back empty, and so does a flushed one:
+        the messages of runs sent but not started went with it, and nothing else tells (the
+        client reconnects without a word). A key set once and never expired does: it is
+        missing, or another beat that found it missing has set a new value. Missing at a
+        beat's first look counts too: the broker is new, or lost its data while no beat
+        watched. Always False on other brokers. Raises the broker's errors.
+        """
+        producer = self._producer()
+        connection = producer.connection
+        if connection is None or connection.transport.driver_type != "redis":
+            return False
+        channel = producer.channel
+        with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+            pipe.set(MARKER_KEY, uuid.uuid4().hex, nx=True)
+            pipe.get(MARKER_KEY)
+            created, marker = pipe.execute()
+        lost = bool(created) or (self._marker is not None and marker != self._marker)
+        self._marker = marker
+        if lost:
+            # kombu remembers what it declared (the connection's declared entities, the
+            # transport's bindings), and the Redis client reconnects under both: forget, so
+            # that the next publish declares the queue, and its binding table, again.
+            connection.declared_entities.clear()
+            channel.connection.state.clear()
+        return lost
 
     def _replay(self, items: Sequence[Prepared]) -> None:
         channel = self._producer().channel

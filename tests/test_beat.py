@@ -464,6 +464,30 @@ def test_a_claim_left_by_a_crashed_beat_is_sent_by_another_after_unsent_after(
     assert harness.history("ping") == [(10 * S, QUEUED, "schedule")]
 
 
+def test_runs_sent_but_not_started_are_sent_again_when_redis_loses_its_data(
+    harness: Harness,
+) -> None:
+    harness.write(PING)
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    harness.at(10 * S, beat)
+    harness.at(20 * S, beat)
+    harness.finish("ping", 10 * S)
+    assert harness.sent("ping") == [10 * S, 20 * S]
+    # What a restart without persistence leaves: no message, no kombu binding table. The
+    # client reconnects without an error, so kombu still takes the queue as declared.
+    harness.broker.client.flushdb()
+    harness.at(25 * S, beat)  # the next look at the broker (every 5 s)
+    assert harness.sent("ping") == [20 * S]  # the run that no worker had started
+    harness.at(30 * S, beat)
+    assert harness.sent("ping") == [20 * S, 30 * S]
+    assert harness.broker.client.exists(f"_kombu.binding.{harness.broker.queue}")
+    # A beat started on a broker that kept its data sends nothing again.
+    harness.at(31 * S, harness.beat())
+    assert harness.sent("ping") == [20 * S, 30 * S]
+    assert [h[1] for h in harness.history("ping")][:3] == [RunStatus.SUCCEEDED, QUEUED, QUEUED]
+
+
 # --- live reload ----------------------------------------------------------------------------
 
 

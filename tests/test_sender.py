@@ -86,3 +86,32 @@ def test_other_brokers_publish_the_usual_way_when_due(tmp_path: Path) -> None:
         )
     assert sent == published == ["r1", "r2"]
     app.close()
+
+
+def test_on_redis_each_sender_notices_once_that_the_broker_lost_its_data(
+    tmp_path: Path,
+) -> None:
+    with redis_db() as url:
+        app = _app(url, tmp_path)
+        client = redis.Redis.from_url(url)
+        try:
+            with app.connection_for_write() as first, app.connection_for_write() as second:
+                one = Sender(app, lambda: app.amqp.Producer(first))
+                two = Sender(app, lambda: app.amqp.Producer(second))
+                assert one.lost_data()  # a new broker: nothing was sent through it yet
+                assert not two.lost_data()  # the marker the first one set
+                assert not one.lost_data()
+                client.flushdb()
+                assert two.lost_data()  # missing: set again, with a new value
+                assert one.lost_data()  # a new value: another sender found it missing
+                assert not one.lost_data() and not two.lost_data()
+        finally:
+            client.close()
+            app.close()
+
+
+def test_other_brokers_never_report_lost_data(tmp_path: Path) -> None:
+    app = _app(f"sqla+sqlite:///{tmp_path}/broker.sqlite", tmp_path)
+    with app.connection_for_write() as connection:
+        assert not Sender(app, lambda: app.amqp.Producer(connection)).lost_data()
+    app.close()

@@ -582,6 +582,23 @@ class HistoryStore:
         with Session(self.engine) as session:
             return list(session.scalars(query))
 
+    def sent_not_started(self, sent_before: datetime) -> list[Run]:
+        """Runs published (by a beat or `trigger`) before `sent_before` that no worker started.
+
+        What a broker that lost its data took with it: the beat sends them again.
+        """
+        query = (
+            select(Run)
+            .where(
+                Run.status == RunStatus.QUEUED,
+                Run.enqueued_at < sent_before,
+                Run.trigger.in_([Trigger.SCHEDULE, Trigger.CATCHUP, Trigger.MANUAL]),
+            )
+            .order_by(Run.created_at)
+        )
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
+
     def record_finished(
         self,
         run_id: str,

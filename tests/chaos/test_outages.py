@@ -8,15 +8,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.e2e.harness import System, system, wait_for
-from tests.services import servers_exclusively, wait_port
+from tests.services import REDIS_URL, servers_exclusively, wait_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
 SCHEDULE = "jobs:\n  every-second: {task: jobs.demo.noop, every: 1s, overlap: allow}\n"
+REDIS_PORT = urlsplit(REDIS_URL).port or 6379
 
 
 def _run(*args: str, timeout: float = 120) -> None:
@@ -33,7 +35,7 @@ def _postgres(action: str) -> Callable[[], None]:
 
 
 def _redis_stop() -> None:
-    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], capture_output=True)
+    subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "shutdown", "nosave"], capture_output=True)
 
 
 def _redis_start() -> None:
@@ -44,7 +46,7 @@ def _redis_start() -> None:
         "--bind",
         "127.0.0.1",
         "--port",
-        "6379",
+        str(REDIS_PORT),
         "--save",
         "",
         "--appendonly",
@@ -57,7 +59,7 @@ OUTAGES = [
     pytest.param(
         "redis", "postgresql", _postgres("stop"), _postgres("start"), 5432, id="postgresql"
     ),
-    pytest.param("redis", "postgresql", _redis_stop, _redis_start, 6379, id="redis"),
+    pytest.param("redis", "postgresql", _redis_stop, _redis_start, REDIS_PORT, id="redis"),
     pytest.param(
         "amqp",
         "postgresql",
@@ -113,3 +115,32 @@ def test_a_server_restart_loses_and_doubles_no_tick(
         assert {b - a for a, b in pairwise(ticks)} == {timedelta(seconds=1)}, "a tick is missing"
         assert all(r["attempts"] == 1 for r in rows)
         assert len(rows) >= 15
+
+
+def test_runs_waiting_in_redis_when_it_restarts_without_persistence_still_run(
+    tmp_path: Path,
+) -> None:
+    servers_exclusively()
+    with system("redis", "postgresql", tmp_path) as s:
+        s.write_schedule(SCHEDULE)
+        beat = s.beat()
+        # No worker yet: the messages of the first runs wait in Redis, and go with its data.
+        wait_for(
+            lambda: sum(r["enqueued_at"] is not None for r in s.history()) >= 2,
+            60,
+            "the first runs to be sent",
+            s,
+        )
+        _redis_stop()
+        try:
+            time.sleep(2)
+        finally:
+            _redis_start()
+        wait_port("127.0.0.1", REDIS_PORT)
+        s.worker()
+        # Left as they were, those runs would wait `queued` for an hour, then end `lost`.
+        rows = wait_for(lambda: _settled(s), 60, "every run to finish", s)
+        assert beat.poll() is None
+        ticks = sorted(datetime.fromisoformat(str(r["tick_at"])) for r in rows)
+        assert {b - a for a, b in pairwise(ticks)} == {timedelta(seconds=1)}, "a tick is missing"
+        assert "the broker has lost its data" in s.logs()

@@ -141,6 +141,20 @@ def test_unsent_lists_claims_long_due_and_never_marked_sent(store: HistoryStore)
     assert later == {old, ahead.id, "manual-1"}
 
 
+def test_sent_not_started_lists_published_runs_still_queued(store: HistoryStore) -> None:
+    waiting, started, unsent = queued(store, "waiting"), queued(store, "started"), queued(store)
+    late = queued(store, "late")
+    manual = NewRun("manual-1", "manual", "t", Trigger.MANUAL, RunStatus.QUEUED)
+    store.claim(manual, T0)
+    for run_id in (waiting, started, manual.id):
+        store.mark_enqueued(run_id, T0)
+    store.mark_enqueued(late, T0 + timedelta(seconds=5))
+    start(store, started, W1, T0)
+    assert unsent  # claimed, never published: `unsent` is where that one is found
+    found = store.sent_not_started(T0 + timedelta(seconds=1))
+    assert sorted(r.id for r in found) == sorted([waiting, manual.id])
+
+
 def test_runs_sent_but_never_started_become_lost_and_can_still_run(store: HistoryStore) -> None:
     stale, fresh = queued(store, "stale"), queued(store, "fresh")
     store.mark_enqueued(stale, T0)
