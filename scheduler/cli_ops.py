@@ -57,6 +57,7 @@ HISTORY_FIELDS = (
     "traceback",
 )
 ALIVE_WITHIN = timedelta(seconds=30)
+STUCK_AFTER = timedelta(minutes=1)  # sent this long ago and not started: worth a line
 
 
 def history_store(settings: Settings, *, upgrade: bool = False) -> Any:
@@ -333,6 +334,15 @@ def status(ctx: click.Context) -> None:
             )
             label = f"{kind}s:"
             click.echo(f"{label:<10}{len(alive)} alive{': ' + names if names else ''}")
+        waiting = store.sent_not_started(now - STUCK_AFTER)
+        if waiting:
+            # The symptom of messages lost by the broker, or of a queue no worker consumes.
+            oldest = min(run.enqueued_at for run in waiting if run.enqueued_at)
+            click.echo(
+                f"runs:     {len(waiting)} sent over {STUCK_AFTER.seconds} s ago and not "
+                f"started (oldest sent {oldest:%Y-%m-%d %H:%M:%S}Z; queues: "
+                f"{', '.join(sorted({run.queue or 'celery' for run in waiting}))})"
+            )
     except UserError as exc:
         healthy = False
         click.echo(f"history:  ERROR {exc.message}")

@@ -76,3 +76,29 @@ def test_db_upgrade_then_empty_history_and_purge(tmp_path: Path) -> None:
     assert purged.returncode == 0 and purged.stdout.startswith("purged 0 runs")
     bad = _scheduler(tmp_path, "purge", "--older-than", "soon")
     assert bad.returncode == 2
+
+
+@pytest.mark.slow  # `scheduler` processes: over a second of CPU each to start
+def test_status_counts_runs_sent_long_ago_that_no_worker_started(tmp_path: Path) -> None:
+    from scheduler.history.db import make_engine
+    from scheduler.history.schema import upgrade
+    from scheduler.history.statuses import RunStatus, Trigger
+    from scheduler.history.store import HistoryStore, NewRun, run_id_for
+
+    database = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    engine = make_engine(database)
+    upgrade(engine)
+    store = HistoryStore(engine)
+    now = datetime.now(UTC)
+    for job, sent_ago in (("old", 90), ("older", 300), ("fresh", 10), ("unsent", None)):
+        tick = now - timedelta(seconds=sent_ago or 0)
+        run = NewRun(
+            run_id_for(job, tick), job, "jobs.health.ping", Trigger.SCHEDULE, RunStatus.QUEUED, tick
+        )
+        store.claim(run, tick)
+        if sent_ago is not None:
+            store.mark_enqueued_many([run.id], tick)
+    engine.dispose()
+    result = _scheduler(tmp_path, "status", SCHEDULER_DATABASE_URL=database)
+    oldest = f"{now - timedelta(seconds=300):%Y-%m-%d %H:%M:%S}Z"
+    assert f"runs:     2 sent over 60 s ago and not started (oldest sent {oldest}" in result.stdout
