@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from scheduler.history import queries
+from scheduler.history import queries, rollup
 from scheduler.history.models import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -571,7 +571,7 @@ class HistoryStore:
             with self.engine.begin() as conn:
                 conn.execute(_FINISH, [_finish_params(**outcome) for outcome in outcomes])
 
-    # -- queries (queries.py, stats.py) ---------------------------------------------------
+    # -- queries (queries.py, stats.py, rollup.py) -----------------------------------------
 
     def runs(self, flt: RunFilter) -> list[Run]:
         """Runs matching the filter, newest first."""
@@ -584,13 +584,23 @@ class HistoryStore:
         """The status of each job's newest run (jobs without runs are absent)."""
         return queries.last_statuses(self.engine, job_names)
 
-    def stats(self, since: datetime | None) -> list[JobStats]:
-        """Per job: runs, successes, failures, p50/p95 duration, last run and status."""
-        return job_stats(self.engine, since)
+    def stats(
+        self, since: datetime | None, *, exact: bool = False, now: datetime | None = None
+    ) -> list[JobStats]:
+        """Per job: runs, successes, failures, p50/p95 duration, last run and status.
+
+        Exact counts; p50/p95 within JobStats.percentile_error (0 with `exact`). See stats.py.
+        """
+        return job_stats(self.engine, since, now or utcnow(), exact)
+
+    def refresh_stats(self, now: datetime) -> int:
+        """Bring the stats rollup up to date (the beat calls it); returns snapshots taken."""
+        return rollup.refresh(self.engine, now)
 
     def purge(self, before: datetime) -> int:
         """Delete finished runs created before `before`; returns how many."""
         with self.engine.begin() as conn:
+            rollup.forget_before(conn, before)
             return conn.execute(
                 delete(RUNS).where(
                     RUNS.c.created_at < before, RUNS.c.status.in_([s.value for s in FINAL_STATUSES])
