@@ -2,7 +2,7 @@
 `runs` table in PostgreSQL, with the EXPLAIN (ANALYZE, BUFFERS) of every statement they issue.
 
     python bench/history_queries.py [--quick] [--rows N [N ...]] [--repeat 7] [--jobs 2000]
-        [--no-cli] [--no-explain]
+        [--no-cli] [--no-explain] [--keep]
 
 Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth; SCHEDULER_TEST_POSTGRES_URL
 changes it). Default sizes 1,000,000 and 10,000,000 rows (loading 10 M takes a few minutes);
@@ -17,13 +17,25 @@ agree. The indexes are dropped during the load and rebuilt from their own defini
 it (a bulk load is faster that way; the schema ends up as migrated), then VACUUM ANALYZE (a
 live table gets that from autovacuum).
 
+--keep: the database of each size is named bench_history_<rows>_<jobs> and kept after the
+run; the next run with --keep reuses it: `db upgrade` (its time is shown: migrations on a big
+table), then only the runs due since its last use are added (the same generator, continued:
+the table grows by ~1.9 rows/s per 10 M as a live one does, and still ends now), the runs the
+fill left queued/running/retrying over ten minutes ago end `lost` (the reaper's part), and
+VACUUM ANALYZE. The stats rollup is kept too, as a live system keeps it. Loading 10 M rows
+takes minutes on two cores; drop them with
+`dropdb -h 127.0.0.1 -U postgres bench_history_10000000_2000` when done.
+
 Timed: HistoryStore.runs and HistoryStore.stats, the code `scheduler history` and `scheduler
 stats` call, with the arguments those commands build for
   history --job job-0000 --limit 50     (the busiest job)
   history --job job-1999 --limit 50     (one of the rarest)
   history --status failed --since 1d
-  stats --since 7d
-one warm-up call, then --repeat calls: median and max wall-clock ms. The SQL each call sends
+  stats --since 7d                      (from the rollup; p50/p95 within 2.2 %)
+  stats --since 7d --exact              (every run of the window)
+one warm-up call (its time is "first ms": `stats` takes the snapshots of the rollup it lacks
+then, as the beat otherwise does), then --repeat calls: median and max wall-clock ms; the
+size of the rollup after them. The SQL each call sends
 is captured from the engine, and each distinct statement is shown with EXPLAIN (ANALYZE,
 BUFFERS); the table says whether any plan has a Seq Scan. Also the `scheduler history` and
 `scheduler stats` commands once each, end to end (a new Python process: start-up included).
@@ -40,8 +52,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,7 +63,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from sqlalchemy import Engine, event, text  # noqa: E402
+from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
 
 from bench._support import (  # noqa: E402
     base_env,
@@ -138,6 +150,7 @@ class Timing:
     label: str
     ms: list[float]
     result: str
+    first_ms: float | None = None  # the warm-up call (stats: takes the snapshots it lacks)
     statements: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
     plans: dict[str, str] = field(default_factory=dict)
@@ -150,6 +163,8 @@ class Timing:
 def load(engine: Engine, rows: int, jobs: int, now: datetime) -> float:
     """Fill `runs` with `rows` rows; returns the seconds it took (indexes rebuilt included)."""
     started = time.monotonic()
+    start = now - timedelta(days=DAYS)
+    step = DAYS * 86400 / rows
     with engine.connect() as conn:
         conn.execute(text("SET synchronous_commit = off"))
         conn.execute(text("SET maintenance_work_mem = '1GB'"))
@@ -163,8 +178,6 @@ def load(engine: Engine, rows: int, jobs: int, now: datetime) -> float:
             conn.execute(text(f"DROP INDEX {name}"))
         conn.execute(text("ALTER TABLE runs DROP CONSTRAINT pk_runs"))
         conn.commit()
-        start = now - timedelta(days=DAYS)
-        step = DAYS * 86400 / rows
         for lo in range(1, rows + 1, CHUNK):
             hi = min(rows, lo + CHUNK - 1)
             conn.execute(
@@ -176,11 +189,103 @@ def load(engine: Engine, rows: int, jobs: int, now: datetime) -> float:
         conn.execute(text("ALTER TABLE runs ADD CONSTRAINT pk_runs PRIMARY KEY (id)"))
         for _, definition in indexes:
             conn.execute(text(definition))
+        conn.execute(text(META))
+        conn.execute(
+            text("INSERT INTO bench_meta VALUES (:start, :step, :rows, :jobs)"),
+            {"start": start, "step": step, "rows": rows, "jobs": jobs},
+        )
         conn.commit()
+    vacuum(engine)
+    return time.monotonic() - started
+
+
+# What a kept database was filled with: `top_up` continues the same series.
+META = "CREATE TABLE bench_meta (start timestamptz, step float8, loaded bigint, jobs int)"
+
+
+def top_up(engine: Engine, now: datetime) -> int:
+    """Add the runs the generator would have made since the last load; returns how many."""
+    with engine.connect() as conn:
+        conn.execute(text("SET synchronous_commit = off"))
+        start, step, loaded, jobs = conn.execute(text("SELECT * FROM bench_meta")).one()
+        due = int((now - start).total_seconds() / step)
+        # The reaper's part: runs a worker never took, or stopped running, end `lost`
+        # (the fill leaves its last two minutes queued, running or retrying).
+        conn.execute(
+            text(
+                "UPDATE runs SET status = 'lost', finished_at = :now, error_type = 'WorkerLost' "
+                "WHERE status IN ('queued', 'running', 'retrying') AND created_at < :cut"
+            ),
+            {"now": now, "cut": now - timedelta(minutes=10)},
+        )
+        if due > loaded:
+            conn.execute(
+                text(FILL),
+                {
+                    "lo": loaded + 1,
+                    "hi": due,
+                    "jobs": jobs,
+                    "start": start,
+                    "step": step,
+                    "now": now,
+                },
+            )
+            conn.execute(text("UPDATE bench_meta SET loaded = :due"), {"due": due})
+            conn.commit()
+    vacuum(engine)
+    return max(0, due - loaded)
+
+
+def rollup_line(engine: Engine) -> str:
+    """The size of the stats rollup (rollup.py) after the queries."""
+    with engine.connect() as conn:
+        snapshots, totals, pending, size = conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM stats_snapshots), (SELECT count(*) FROM "
+                "stats_totals), (SELECT count(*) FROM stats_pending), pg_size_pretty("
+                "pg_total_relation_size('stats_totals') + pg_total_relation_size('stats_pending'))"
+            )
+        ).one()
+    return (
+        f"stats rollup: {snapshots} snapshots, {totals:,} totals rows, {pending:,} pending "
+        f"runs, {size} with indexes"
+    )
+
+
+def vacuum(engine: Engine) -> None:
     # VACUUM sets the visibility map (index-only scans need it), ANALYZE the statistics.
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE runs"))
-    return time.monotonic() - started
+
+
+@contextmanager
+def kept_database(rows: int, jobs: int) -> Iterator[tuple[str, bool]]:
+    """(URL, True if it already holds a load) of the kept database of this size."""
+    from tests.services import POSTGRES_ADMIN
+
+    name = f"bench_history_{rows}_{jobs}"
+    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).scalar()
+        loaded = False
+        if exists:
+            engine = create_engine(url)
+            with engine.connect() as conn:
+                loaded = bool(
+                    conn.execute(text("SELECT to_regclass('bench_meta') IS NOT NULL")).scalar()
+                )
+            engine.dispose()
+        if not loaded:  # new, or a load that was interrupted (its indexes may be gone)
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                conn.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        admin.dispose()
+    yield url, loaded
 
 
 class Capture:
@@ -198,9 +303,12 @@ class Capture:
 
 def time_call(
     capture: Capture, call: Callable[[], list[Any]], repeat: int, budget_s: float
-) -> tuple[list[float], list[Any], list[tuple[str, Any]]]:
-    """One warm-up call, then up to `repeat` timed ones (fewer once `budget_s` is spent)."""
+) -> tuple[float, list[float], list[Any], list[tuple[str, Any]]]:
+    """One warm-up call (its ms returned first), then up to `repeat` timed ones (fewer once
+    `budget_s` is spent)."""
+    t0 = time.perf_counter()
     call()
+    first = (time.perf_counter() - t0) * 1000
     capture.sent = []
     capture.on = True
     out = call()
@@ -214,7 +322,7 @@ def time_call(
         times.append((time.perf_counter() - t0) * 1000)
         if time.monotonic() - spent > budget_s:
             break
-    return times, out, sent
+    return first, times, out, sent
 
 
 def explain(engine: Engine, sent: list[tuple[str, Any]]) -> dict[str, str]:
@@ -228,6 +336,12 @@ def explain(engine: Engine, sent: list[tuple[str, Any]]) -> dict[str, str]:
             plans[statement] = "\n".join(row[0] for row in rows)
         conn.rollback()
     return plans
+
+
+@contextmanager
+def fresh_database(workdir: Path) -> Iterator[tuple[str, bool]]:
+    with postgres_database(workdir) as url:
+        yield url, False
 
 
 def run_cli(env: dict[str, str], args: list[str], cwd: Path) -> tuple[float, str]:
@@ -251,17 +365,28 @@ def measure(rows: int, args: argparse.Namespace, tmp: Path) -> list[Timing]:
     workdir = tmp / f"rows-{rows}"
     workdir.mkdir()
     (workdir / "schedules.yaml").write_text("jobs: {}\n")
-    with postgres_database(workdir) as url:
+    with kept_database(rows, args.jobs) if args.keep else fresh_database(workdir) as (url, loaded):
         env = base_env(SCHEDULER_DATABASE_URL=url)
+        t0 = time.monotonic()
         migrate(env, workdir)
+        migrated = time.monotonic() - t0
         engine = make_engine(url)
         now = datetime.now(UTC)
-        took = load(engine, rows, args.jobs, now)
+        if loaded:
+            t0 = time.monotonic()
+            added = top_up(engine, now)
+            what = f"kept database: {added:,} runs added in {time.monotonic() - t0:.0f}s"
+        else:
+            what = f"{rows:,} rows loaded in {load(engine, rows, args.jobs, now):.0f}s"
         with engine.connect() as conn:
-            size = conn.execute(
-                text("SELECT pg_size_pretty(pg_total_relation_size('runs'))")
-            ).scalar()
-        print(f"  {rows:,} rows loaded in {took:.0f}s, runs is {size} with indexes", flush=True)
+            size, count = conn.execute(
+                text("SELECT pg_size_pretty(pg_total_relation_size('runs')), count(*) FROM runs")
+            ).one()
+        print(
+            f"  {what}, runs has {count:,} rows, {size} with indexes; "
+            f"db upgrade took {migrated:.1f}s",
+            flush=True,
+        )
         store = HistoryStore(engine)
         capture = Capture(engine)
         busiest, rarest = "job-0000", f"job-{args.jobs - 1:04d}"
@@ -281,16 +406,21 @@ def measure(rows: int, args: argparse.Namespace, tmp: Path) -> list[Timing]:
                 ),
             ),
             ("stats --since 7d", lambda: store.stats(datetime.now(UTC) - timedelta(days=7))),
+            (
+                "stats --since 7d --exact",
+                lambda: store.stats(datetime.now(UTC) - timedelta(days=7), exact=True),
+            ),
         ]
         for label, call in cases:
-            ms, out, sent = time_call(capture, call, args.repeat, budget_s=60)
-            timing = Timing(rows, label, ms, f"{len(out)} rows")
+            first, ms, out, sent = time_call(capture, call, args.repeat, budget_s=60)
+            timing = Timing(rows, label, ms, f"{len(out)} rows", first_ms=first)
             timing.statements = [statement for statement, _ in sent]
             timing.params = [params for _, params in sent]
             if not args.no_explain:
                 timing.plans = explain(engine, sent)
             timings.append(timing)
             print(f"  {label}: median {statistics.median(ms):.1f} ms", file=sys.stderr)
+        print(f"  {rollup_line(engine)}", flush=True)
         if not args.no_cli:
             for cli_args in (
                 ["history", "--job", busiest, "--limit", "50"],
@@ -306,13 +436,24 @@ def measure(rows: int, args: argparse.Namespace, tmp: Path) -> list[Timing]:
 
 
 def table(timings: list[Timing]) -> str:
-    head = ("rows", "query", "median ms", "max ms", "calls", "statements", "seq scan", "result")
+    head = (
+        "rows",
+        "query",
+        "median ms",
+        "max ms",
+        "first ms",
+        "calls",
+        "statements",
+        "seq scan",
+        "result",
+    )
     body = [
         (
             f"{t.rows:,}",
             t.label,
             f"{statistics.median(t.ms):.1f}",
             f"{max(t.ms):.1f}",
+            f"{t.first_ms:.0f}" if t.first_ms is not None else "-",
             str(len(t.ms)),
             str(len(t.statements)) if t.statements else "-",
             ("yes" if t.seq_scan else "no") if t.plans else "-",
@@ -361,6 +502,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000, help="distinct job names")
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end commands")
     parser.add_argument("--no-explain", action="store_true", help="skip EXPLAIN ANALYZE")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the loaded databases and reuse them next time"
+    )
     args = parser.parse_args()
     sizes = args.rows or ([100_000, 1_000_000] if args.quick else [1_000_000, 10_000_000])
     exit_on_sigterm()

@@ -40,6 +40,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,6 +71,9 @@ RELOAD_EVERY = 1.0  # seconds between checks of the schedule file
 HEARTBEAT_EVERY = timedelta(seconds=10)
 RETRY_AFTER = timedelta(seconds=1)  # after a database or broker error for one job
 PURGE_EVERY = timedelta(hours=1)
+# The stats rollup follows the runs (HistoryStore.refresh_stats), in a thread of its own:
+# a refresh can take seconds on a big history, and ticks must go out on time meanwhile.
+STATS_EVERY = timedelta(minutes=5)
 REAP_EVERY = timedelta(seconds=15)
 RECOVER_EVERY = timedelta(seconds=5)  # at most; twice per Settings.unsent_after if shorter
 # Settings.prepare_ahead: ticks due this soon are claimed and their messages built ahead, so
@@ -140,6 +144,8 @@ class Beat(Scheduler):  # type: ignore[misc]
         self._next_purge = datetime.min.replace(tzinfo=UTC)
         self._next_reap = datetime.min.replace(tzinfo=UTC)
         self._next_recover = datetime.min.replace(tzinfo=UTC)
+        self._next_stats = datetime.min.replace(tzinfo=UTC)
+        self._stats_thread: threading.Thread | None = None
         self._history_keep: timedelta | None = None
         self._id = f"beat@{socket.gethostname()}:{os.getpid()}"
         self._notifier = Notifier()
@@ -476,8 +482,22 @@ class Beat(Scheduler):  # type: ignore[misc]
                 self._next_recover = now + self._recover_every
                 self._resend_lost(now)
                 self._recover_unsent(now)
+            if now >= self._next_stats and not (
+                self._stats_thread and self._stats_thread.is_alive()
+            ):
+                self._next_stats = now + STATS_EVERY
+                self._stats_thread = threading.Thread(
+                    target=self._refresh_stats, args=(now,), name="stats-rollup", daemon=True
+                )
+                self._stats_thread.start()
         except Exception:
             log.exception("beat housekeeping (heartbeat, retention, reaper) failed; will retry")
+
+    def _refresh_stats(self, now: datetime) -> None:
+        try:
+            self.store.refresh_stats(now)
+        except Exception:
+            log.exception("could not bring the stats rollup up to date; will retry")
 
     def _reap(self, now: datetime) -> None:
         lost = self.store.reap(now, self._settings.worker_timeout)
@@ -574,6 +594,8 @@ class Beat(Scheduler):  # type: ignore[misc]
         if self._ready:
             log.warning("%d runs claimed ahead are left for another beat", len(self._ready))
         self._notifier.close()
+        if self._stats_thread is not None:
+            self._stats_thread.join(timeout=30)
         try:
             self.store.forget_heartbeat(self._id)
         except Exception:

@@ -215,15 +215,21 @@ def _short(iso: str | None) -> str:
 
 @click.command()
 @click.option("--since", metavar="DUR|ISO", default="7d", show_default=True)
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Exact p50/p95, read from every run of the window (slow on a big history).",
+)
 @file_option
 @click.pass_context
-def stats(ctx: click.Context, since: str) -> None:
+def stats(ctx: click.Context, since: str, exact: bool) -> None:
     """Per job: runs, successes, failures, success rate, p50/p95 duration, last run, next tick."""
     schedule = load(schedule_path(ctx))
     now = datetime.now(UTC)
-    found = {
-        s.job_name: s for s in history_store(Settings.from_env()).stats(parse_since(since, now))
-    }
+    start = parse_since(since, now)
+    store = history_store(Settings.from_env())
+    found = {s.job_name: s for s in store.stats(start, exact=exact, now=now)}
+    error = max((s.percentile_error for s in found.values()), default=0.0)
     rows = []
     for name in sorted(set(found) | set(schedule.jobs)):
         s, job = found.get(name), schedule.jobs.get(name)
@@ -244,8 +250,11 @@ def stats(ctx: click.Context, since: str) -> None:
                 tick.astimezone(job.tz).isoformat(timespec="seconds") if tick and job else "-",
             )
         )
+    title = f"runs since {start.isoformat(timespec='seconds')}"
+    if error:
+        title += f"; p50/p95 within {error:.1%} (--exact to read every run)"
     print_table(
-        f"runs since {parse_since(since, now).isoformat(timespec='seconds')}",
+        title,
         ("job", "runs", "ok", "failed", "success", "p50", "p95", "last run", "next tick"),
         rows,
     )

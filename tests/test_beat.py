@@ -13,6 +13,7 @@ import logging
 import os
 import textwrap
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -27,7 +28,9 @@ import scheduler.beat
 from scheduler.beat import Beat
 from scheduler.celery_app import create_app
 from scheduler.config import Settings
+from scheduler.history import rollup
 from scheduler.history.db import make_engine
+from scheduler.history.durations import RELATIVE_ERROR
 from scheduler.history.models import Run, RunStatus
 from scheduler.history.schema import upgrade
 from scheduler.history.store import HistoryStore, RunFilter, run_id_for
@@ -577,6 +580,36 @@ def test_a_removed_job_stops(harness: Harness) -> None:
     assert harness.history("gone") == [(10 * S, QUEUED, "schedule")]
     assert harness.sent("gone") == [10 * S]
     assert harness.sent("ping") == [10 * S, 20 * S, 30 * S]
+
+
+def test_the_beat_keeps_the_stats_rollup_up_to_date(harness: Harness) -> None:
+    harness.write("hourly:\n  task: jobs.health.ping\n  every: 10m\n")
+    harness.clock.now = T0 + 1 * S
+    beat = harness.beat()
+    for minutes in range(10, 130, 10):
+        harness.at(minutes * M, beat)
+        harness.finish("hourly", minutes * M)
+    # Summed up to the last settled quarter of an hour, in the beat's own thread. A refresh
+    # starts only once the one before has ended: ticks come faster than that here.
+    for minutes in (125, 130, 135, 140):
+        harness.at(minutes * M, beat)
+        deadline = time.monotonic() + 10
+        while max(snapshot_times(harness), default=T0) < T0 + 105 * M:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        else:
+            break
+    assert max(snapshot_times(harness)) >= T0 + 105 * M  # floor_grid(T0 + 120 M - SETTLE_LAG)
+    (stats,) = harness.store.stats(T0, now=T0 + 140 * M)
+    (exact,) = harness.store.stats(T0, exact=True)
+    assert (stats.runs, stats.succeeded) == (exact.runs, 12)
+    assert stats.percentile_error == RELATIVE_ERROR  # from the snapshots
+
+
+def snapshot_times(harness: Harness) -> list[datetime]:
+    with harness.store.engine.connect() as conn:
+        return rollup.snapshot_times(conn)
 
 
 # --- refusing to start -------------------------------------------------------------------

@@ -7,8 +7,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from sqlalchemy import insert
 
+from scheduler.cli import cli
 from scheduler.cli_ops import parse_since
+from scheduler.history.db import make_engine
+from scheduler.history.models import RunStatus, Trigger
+from scheduler.history.schema import upgrade
+from scheduler.history.store import RUNS, HistoryStore, NewRun, run_id_for
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
@@ -80,11 +87,6 @@ def test_db_upgrade_then_empty_history_and_purge(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # `scheduler` processes: over a second of CPU each to start
 def test_status_counts_runs_sent_long_ago_that_no_worker_started(tmp_path: Path) -> None:
-    from scheduler.history.db import make_engine
-    from scheduler.history.schema import upgrade
-    from scheduler.history.statuses import RunStatus, Trigger
-    from scheduler.history.store import HistoryStore, NewRun, run_id_for
-
     database = f"sqlite:///{tmp_path / 'history.sqlite'}"
     engine = make_engine(database)
     upgrade(engine)
@@ -102,3 +104,46 @@ def test_status_counts_runs_sent_long_ago_that_no_worker_started(tmp_path: Path)
     result = _scheduler(tmp_path, "status", SCHEDULER_DATABASE_URL=database)
     oldest = f"{now - timedelta(seconds=300):%Y-%m-%d %H:%M:%S}Z"
     assert f"runs:     2 sent over 60 s ago and not started (oldest sent {oldest}" in result.stdout
+
+
+def test_stats_say_when_p50_and_p95_come_from_duration_buckets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(RUNS),
+            [
+                {
+                    "id": f"run-{n}",
+                    "job_name": "ping",
+                    "task_name": "jobs.health.ping",
+                    "trigger": Trigger.SCHEDULE,
+                    "status": RunStatus.SUCCEEDED,
+                    "created_at": now - timedelta(days=3, minutes=-1) + n * timedelta(minutes=30),
+                    "duration_s": 2.0,
+                    "attempts": 1,
+                }
+                for n in range(140)
+            ],
+        )
+    engine.dispose()
+    (tmp_path / "schedules.yaml").write_text(
+        "jobs:\n  ping: {task: jobs.health.ping, every: 30s}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    env = {"SCHEDULER_DATABASE_URL": url, "SCHEDULER_SCHEDULE_FILE": "schedules.yaml"}
+    summed = CliRunner().invoke(cli, ["stats", "--since", "2d"], env=env)
+    assert summed.exit_code == 0, summed.output
+    title, *table = summed.output.splitlines()
+    assert title.endswith("; p50/p95 within 2.2% (--exact to read every run)")
+    (row,) = [line for line in table if " ping " in line]
+    assert " 92 " in row and "100.0%" in row and "2.000s" not in row
+    exact = CliRunner().invoke(cli, ["stats", "--since", "2d", "--exact"], env=env)
+    assert exact.exit_code == 0, exact.output
+    assert "within" not in exact.output.splitlines()[0]
+    (row,) = [line for line in exact.output.splitlines() if " ping " in line]
+    assert " 92 " in row and "2.000s" in row

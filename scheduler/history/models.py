@@ -6,7 +6,21 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Enum, Float, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -27,6 +41,10 @@ __all__ = [
     "JobState",
     "Run",
     "RunStatus",
+    "StatsLock",
+    "StatsPending",
+    "StatsSnapshot",
+    "StatsTotal",
     "Trigger",
     "utcnow",
 ]
@@ -151,3 +169,64 @@ class Heartbeat(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+# `stats` over a big history: every job's totals summed up to a few instants (rollup.py).
+
+
+class StatsSnapshot(Base):
+    """An instant up to which every job's settled runs are summed up in `stats_totals`."""
+
+    __tablename__ = "stats_snapshots"
+
+    at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StatsTotal(Base):
+    """A job's totals at a snapshot: sums over its settled runs created before `at`.
+
+    Counted from an arbitrary origin (an earlier snapshot may hold negative sums): only the
+    difference between two snapshots means something, the runs created between them. A job
+    without a row has zero there.
+    """
+
+    __tablename__ = "stats_totals"
+
+    at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    job_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger)
+    succeeded: Mapped[int] = mapped_column(BigInteger)
+    failed: Mapped[int] = mapped_column(BigInteger)
+    timed: Mapped[int] = mapped_column(BigInteger)  # runs with a duration
+    low: Mapped[int] = mapped_column(Integer)  # the bucket of the first packed count
+    durations: Mapped[bytes] = mapped_column(LargeBinary)  # durations.py: packed histogram
+    # The job's newest run created before `at`, as it was then (NULL where not known: a
+    # snapshot taken backwards from a later one): `stats` shows it as the last run of a job
+    # with no run since, without a probe of `runs` (one per job, the costliest part).
+    newest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    newest_id: Mapped[str | None] = mapped_column(String(155))
+    newest_status: Mapped[RunStatus | None] = mapped_column(STATUS)
+
+
+class StatsPending(Base):
+    """A run left out of the totals: not settled when its time was summed up, so `stats`
+    reads it from `runs`, as it is now, every time."""
+
+    __tablename__ = "stats_pending"
+
+    run_id: Mapped[str] = mapped_column(String(155), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    job_name: Mapped[str] = mapped_column(String(200))
+    # No other run of the job was created at the same instant: (created_at, job_name) finds
+    # it in the index on created_at, which holds its status and duration (no table read).
+    keyed: Mapped[bool] = mapped_column(Boolean)
+
+
+class StatsLock(Base):
+    """One row, updated first by whatever changes the totals, so that they take turns."""
+
+    __tablename__ = "stats_lock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    changes: Mapped[int] = mapped_column(BigInteger)

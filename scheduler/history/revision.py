@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, inspect, text
 
-HEAD_REVISION = "0003"  # the newest script in migrations/versions/
+HEAD_REVISION = "0004"  # the newest script in migrations/versions/
 
 
 class SchemaOutOfDate(RuntimeError):

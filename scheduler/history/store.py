@@ -20,7 +20,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Insert,
-    Integer,
     Table,
     and_,
     bindparam,
@@ -33,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from scheduler.history import queries, rollup
 from scheduler.history.models import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -43,7 +43,9 @@ from scheduler.history.models import (
     Trigger,
     utcnow,
 )
+from scheduler.history.queries import RunFilter
 from scheduler.history.startpath import HeldConnection, pg_insert_started, pg_start
+from scheduler.history.stats import JobStats, job_stats
 
 # A worker process that has written no heartbeat for this long is taken to be gone
 # (workers write one every 10 s).
@@ -97,36 +99,6 @@ class NewRun:
     args: Sequence[Any] = ()
     kwargs: Mapping[str, Any] | None = None
     enqueued_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class JobStats:
-    job_name: str
-    runs: int
-    succeeded: int
-    failed: int
-    p50_s: float | None
-    p95_s: float | None
-    last_run_at: datetime | None
-    last_status: RunStatus | None
-
-    @property
-    def success_rate(self) -> float | None:
-        finished = self.succeeded + self.failed
-        return self.succeeded / finished if finished else None
-
-
-@dataclass(frozen=True, slots=True)
-class RunFilter:
-    job_name: str | None = None
-    status: RunStatus | None = None
-    trigger: Trigger | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    limit: int = 50
-
-
-_FAILED_STATUSES = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST)
 
 
 # Built once: a worker records every run through it, and building an UPDATE costs more CPU
@@ -641,114 +613,36 @@ class HistoryStore:
             with self.engine.begin() as conn:
                 conn.execute(_FINISH, [_finish_params(**outcome) for outcome in outcomes])
 
-    # -- queries ------------------------------------------------------------------------
+    # -- queries (queries.py, stats.py, rollup.py) -----------------------------------------
 
     def runs(self, flt: RunFilter) -> list[Run]:
         """Runs matching the filter, newest first."""
-        query = select(Run).order_by(Run.created_at.desc(), Run.id.desc()).limit(flt.limit)
-        if flt.job_name:
-            query = query.where(Run.job_name == flt.job_name)
-        if flt.status:
-            query = query.where(Run.status == flt.status)
-        if flt.trigger:
-            query = query.where(Run.trigger == flt.trigger)
-        if flt.since:
-            query = query.where(Run.created_at >= flt.since)
-        if flt.until:
-            query = query.where(Run.created_at < flt.until)
-        with Session(self.engine) as session:
-            return list(session.scalars(query))
+        return queries.runs(self.engine, flt)
 
     def get(self, run_id: str) -> Run | None:
-        with Session(self.engine) as session:
-            return session.get(Run, run_id)
+        return queries.get(self.engine, run_id)
 
     def last_statuses(self, job_names: Sequence[str]) -> dict[str, RunStatus]:
         """The status of each job's newest run (jobs without runs are absent)."""
-        found: dict[str, RunStatus] = {}
-        with self.engine.connect() as conn:
-            for name in job_names:
-                status = conn.execute(
-                    select(RUNS.c.status)
-                    .where(RUNS.c.job_name == name)
-                    .order_by(RUNS.c.created_at.desc())
-                    .limit(1)
-                ).scalar()
-                if status is not None:
-                    found[name] = RunStatus(status)
-        return found
+        return queries.last_statuses(self.engine, job_names)
 
-    def stats(self, since: datetime | None) -> list[JobStats]:
+    def stats(
+        self, since: datetime | None, *, exact: bool = False, now: datetime | None = None
+    ) -> list[JobStats]:
         """Per job: runs, successes, failures, p50/p95 duration, last run and status.
 
-        One pass over the runs since `since` whatever the number of jobs (an index-only range
-        scan of ix_runs_created_stats on PostgreSQL; two passes on other databases), plus one
-        index probe per job for its last status.
+        Exact counts; p50/p95 within JobStats.percentile_error (0 with `exact`). See stats.py.
         """
-        where = [RUNS.c.created_at >= since] if since else []
-        newest = RUNS.alias("newest")
-        # The newest run of a job overall is also its newest in the window (it is at least as
-        # new as the job's runs there), so max(created_at) is its time; the status comes from
-        # one probe of ix_runs_job_created_id per job.
-        last_status = (
-            select(newest.c.status)
-            .where(newest.c.job_name == RUNS.c.job_name)
-            .order_by(newest.c.created_at.desc(), newest.c.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        job = RUNS.c.job_name
-        columns = [
-            job,
-            func.count(),
-            func.sum((RUNS.c.status == RunStatus.SUCCEEDED.value).cast(Integer)),
-            func.sum(RUNS.c.status.in_([s.value for s in _FAILED_STATUSES]).cast(Integer)),
-            func.max(RUNS.c.created_at),
-            last_status,
-        ]
-        durations: dict[str, list[float]] = {}
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                # Each job's durations as one unsorted array, sorted here: an ORDER BY inside
-                # array_agg would make PostgreSQL sort the whole window (on disk, at 10 M rows).
-                every = func.array_agg(RUNS.c.duration_s).filter(RUNS.c.duration_s.is_not(None))
-                found = []
-                for *row, values in conn.execute(
-                    select(*columns, every).where(*where).group_by(job).order_by(job)
-                ):
-                    found.append(row)
-                    durations[row[0]] = values or []
-            else:
-                found = [
-                    list(row)
-                    for row in conn.execute(
-                        select(*columns).where(*where).group_by(job).order_by(job)
-                    )
-                ]
-                for job_name, duration in conn.execute(
-                    select(job, RUNS.c.duration_s).where(RUNS.c.duration_s.is_not(None), *where)
-                ):
-                    durations.setdefault(job_name, []).append(duration)
-        result = []
-        for name, runs, succeeded, failed, last_at, status in found:
-            values = sorted(durations.get(name, ()))
-            result.append(
-                JobStats(
-                    job_name=name,
-                    runs=runs,
-                    succeeded=int(succeeded or 0),
-                    failed=int(failed or 0),
-                    p50_s=_percentile(values, 0.50),
-                    p95_s=_percentile(values, 0.95),
-                    last_run_at=last_at,
-                    last_status=RunStatus(status) if status is not None else None,
-                )
-            )
-        return result
+        return job_stats(self.engine, since, now or utcnow(), exact)
+
+    def refresh_stats(self, now: datetime) -> int:
+        """Bring the stats rollup up to date (the beat calls it); returns snapshots taken."""
+        return rollup.refresh(self.engine, now)
 
     def purge(self, before: datetime) -> int:
         """Delete finished runs created before `before`; returns how many."""
         with self.engine.begin() as conn:
+            rollup.forget_before(conn, before)
             return conn.execute(
                 delete(RUNS).where(
                     RUNS.c.created_at < before, RUNS.c.status.in_([s.value for s in FINAL_STATUSES])
@@ -794,13 +688,6 @@ class HistoryStore:
     def forget_heartbeat(self, process_id: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(HEARTBEATS).where(HEARTBEATS.c.id == process_id))
-
-
-def _percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    index = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
-    return values[index]
 
 
 __all__ = [
