@@ -184,17 +184,17 @@ class HeldConnection:
         if not self._lock.acquire(blocking=False):
             return None
         try:
-            if self._cursor is None:
-                if self._conn is None:
-                    self._conn = self.engine.connect()
-                self._cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            cursor = self._cursor
+            if self._conn is None:
+                self._conn = self.engine.connect()  # fails as SQLAlchemy errors already
+            dbapi_conn = self._conn.connection.dbapi_connection
             try:
+                if self._cursor is None:
+                    self._cursor = dbapi_conn.cursor()  # type: ignore[union-attr]
                 if many:
-                    cursor.executemany(sql, params)
+                    self._cursor.executemany(sql, params)
                 else:
-                    cursor.execute(sql, params)
-                return int(cursor.rowcount)
+                    self._cursor.execute(sql, params)
+                return int(self._cursor.rowcount)
             except BaseException as exc:
                 self._drop()
                 dialect = self.engine.dialect
@@ -206,7 +206,7 @@ class HeldConnection:
                     params,
                     exc,
                     dbapi_error,
-                    connection_invalidated=dialect.is_disconnect(exc, cursor.connection, cursor),
+                    connection_invalidated=dialect.is_disconnect(exc, dbapi_conn, None),
                     dialect=dialect,
                     ismulti=many,
                 ) from exc
