@@ -62,6 +62,12 @@ def capped_json(value: Any) -> str:
     return json.dumps({"truncated": True, "bytes": len(text), "preview": text[:1000]})
 
 
+def clean_text(value: str | None) -> str | None:
+    """The text with each NUL character replaced: PostgreSQL refuses NUL in text columns,
+    and an exception message can hold one."""
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+
+
 def _utc(value: datetime | None) -> datetime | None:
     # As models.UTCDateTime does for Core statements.
     if value is None:
@@ -129,9 +135,9 @@ def pg_finish_row(
     return (
         status.value,
         _utc(at) if final else None,
-        error_type,
-        error_message,
-        traceback,
+        clean_text(error_type),
+        clean_text(error_message),
+        clean_text(traceback),
         (at - started_at).total_seconds() if final and started_at else None,
         # JSON null, as SQLAlchemy's JSON type writes None.
         capped_json(result) if status is RunStatus.SUCCEEDED else "null",
