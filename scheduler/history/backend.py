@@ -60,8 +60,13 @@ class HistoryBackend(BaseBackend):  # type: ignore[misc]
             self._pid = os.getpid()
         return self._engine
 
+    def store_result(self, task_id: str, result: Any, state: str, *_: Any, **__: Any) -> Any:
+        # Already in the run's row (scheduler.history.recording): BaseBackend.store_result
+        # would first encode the result, on every task, for a write that does nothing.
+        return result
+
     def _store_result(self, task_id: str, result: Any, state: str, *_: Any, **__: Any) -> Any:
-        return result  # already in the run's row (scheduler.history.recording)
+        return result
 
     def _get_task_meta_for(self, task_id: str) -> dict[str, Any]:
         query = select(

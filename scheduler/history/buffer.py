@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,24 @@ class WriteBuffer:
     def _write_items(self, write_many: Callable[[list[T]], object]) -> None:
         with self._lock:
             batch, self._items = self._items, []
-        if batch:
+        if not batch:
+            return
+        try:
             # Through `write` with its own batch: kept for later as a whole in an outage.
             self.write(lambda: write_many(batch), None)
+        except Exception:
+            if len(batch) == 1:
+                raise
+            # The database refused the batch (not an outage): one item it cannot take must
+            # not cost the others their rows, so each is tried on its own.
+            log.warning(
+                "a batch of %d history writes was refused; writing them one by one", len(batch)
+            )
+            for item in batch:
+                try:
+                    self.write(partial(write_many, [item]), None)
+                except Exception:
+                    log.exception("a deferred history write failed and is dropped")
 
     def _write_deferred(self) -> None:
         while True:

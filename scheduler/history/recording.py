@@ -152,17 +152,17 @@ class Recorder:
         """Record the outcome, then notify the job's webhook if it asks for this status."""
         now = utcnow()
         started_at = self._started.get(run_id)
-
-        def record() -> None:
-            self.store.record_finished(run_id, status, now, started_at=started_at, **fields)
-
         if status in DEFERRABLE and started_at is not None:
-            outcome = {"run_id": run_id, "status": status, "at": now, "started_at": started_at}
-            self.buffer.defer_many({**outcome, **fields}, self.store.record_finished_many)
+            fields.update(run_id=run_id, status=status, at=now, started_at=started_at)
+            self.buffer.defer_many(fields, self.store.record_finished_many)
         else:
             # A retry's next delivery must find the run `retrying`, or it would take it for
             # a duplicate; an outcome recorded by the worker parent has no next task.
-            self.buffer.write(record, None)
+            store = self.store
+            self.buffer.write(
+                lambda: store.record_finished(run_id, status, now, started_at=started_at, **fields),
+                None,
+            )
         spec = self._notify_specs.get(run_id)
         if status is not RunStatus.RETRYING:
             self._notify_specs.pop(run_id, None)
@@ -191,22 +191,27 @@ class Recorder:
         if task is None or task_id is None or not self.is_job_task(task.name):
             return
         request = task.request
-        self._remember(task_id, request.get(JOB_HEADER) or task.name, request.get(NOTIFY_HEADER))
+        job_name = request.get(JOB_HEADER) or task.name
+        spec = request.get(NOTIFY_HEADER)
+        if spec:
+            self._remember(task_id, job_name, spec)
         now = utcnow()
         hard_limit = (request.timelimit or (None, None))[0] or task.time_limit
+        delivery = request.delivery_info or {}
+        store = self.store
         started = self.buffer.write(
-            lambda: self.store.record_started(
+            lambda: store.record_started(
                 task_id,
-                job_name=request.get(JOB_HEADER) or task.name,
+                job_name=job_name,
                 task_name=task.name,
                 worker=request.hostname,
                 worker_process=self.process_id or f"{request.hostname}:{os.getpid()}",
-                redelivered=bool((request.delivery_info or {}).get("redelivered")),
+                redelivered=bool(delivery.get("redelivered")),
                 known=bool(request.get(TRIGGER_HEADER) or request.get(RECORDED_HEADER)),
                 at=now,
                 args=args or (),
                 kwargs=kwargs or {},
-                queue=(request.delivery_info or {}).get("routing_key"),
+                queue=delivery.get("routing_key"),
                 deadline_at=now + timedelta(seconds=float(hard_limit)) if hard_limit else None,
             ),
             True,

@@ -44,13 +44,21 @@ from scheduler.history.models import (
     utcnow,
 )
 from scheduler.history.queries import RunFilter
-from scheduler.history.startpath import HeldConnection, pg_insert_started, pg_start
+from scheduler.history.startpath import (
+    PG_FINISH,
+    RESULT_LIMIT,
+    HeldConnection,
+    capped_json,
+    clean_text,
+    pg_finish_row,
+    pg_start_params,
+    pg_try_start,
+)
 from scheduler.history.stats import JobStats, job_stats
 
 # A worker process that has written no heartbeat for this long is taken to be gone
 # (workers write one every 10 s).
 PROCESS_ALIVE_WITHIN = timedelta(seconds=30)
-RESULT_LIMIT = 64 * 1024  # bytes of JSON kept per result; a huge return value is cut
 _SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|api_?key|auth|credential|private", re.I)
 _RUN_ID_NAMESPACE = uuid.UUID("8a7c4c34-0c69-4b68-9d0d-2f1b1f0e6c11")
 # Core tables for the hot paths (declarative models type them as FromClause).
@@ -78,13 +86,7 @@ def redact(value: Any) -> Any:
 
 def cap_result(value: Any) -> Any:
     """The value if its JSON fits in RESULT_LIMIT, else a marker with a preview."""
-    try:
-        text = json.dumps(value, default=repr)
-    except (TypeError, ValueError):
-        text = json.dumps(repr(value))
-    if len(text) <= RESULT_LIMIT:
-        return json.loads(text)
-    return {"truncated": True, "bytes": len(text), "preview": text[:1000]}
+    return json.loads(capped_json(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +161,9 @@ def _finish_params(
         "run_id": run_id,
         "status": status,
         "finished_at": at if final else None,
-        "error_type": error_type,
-        "error_message": error_message,
-        "traceback": traceback,
+        "error_type": clean_text(error_type),
+        "error_message": clean_text(error_message),
+        "traceback": clean_text(traceback),
         "duration_s": (at - started_at).total_seconds() if final and started_at else None,
         "result": cap_result(result) if status is RunStatus.SUCCEEDED else None,
     }
@@ -233,10 +235,15 @@ class HistoryStore:
     """Reads and writes of runs, job state and heartbeats; each method is one transaction."""
 
     def __init__(self, engine: Engine, *, hold_start_connection: bool = False) -> None:
-        """`hold_start_connection`: keep a connection for `record_started` (startpath.py);
-        only for an engine made with `make_engine(..., per_statement=True)` (autocommit)."""
+        """`hold_start_connection`: keep a connection for `record_started` and one for
+        `record_finished_many` (startpath.py), the worker's writes; only for an engine made
+        with `make_engine(..., per_statement=True)` (autocommit)."""
         self.engine = engine
         self._held = HeldConnection(engine) if hold_start_connection else None
+        # Written by the WriteBuffer's thread, while the task thread uses `_held`.
+        self._held_outcomes = HeldConnection(engine) if hold_start_connection else None
+        # Plain SQL for the common cases, on PostgreSQL (startpath.py).
+        self._plain = hold_start_connection and engine.dialect.name == "postgresql"
 
     # -- beat ---------------------------------------------------------------------------
 
@@ -382,6 +389,27 @@ class HistoryStore:
         says the message did not come through us, so its row is most likely new (one
         INSERT instead of UPDATE, SELECT, INSERT).
         """
+        args, kwargs = redact(list(args)), redact(dict(kwargs or {}))
+        plain = None
+        if self._plain and self._held is not None:
+            plain = pg_try_start(
+                self._held,
+                pg_start_params(
+                    run_id,
+                    job_name=job_name,
+                    task_name=task_name,
+                    at=at,
+                    worker=worker,
+                    worker_process=worker_process,
+                    queue=queue,
+                    args=args,
+                    kwargs=kwargs,
+                    deadline_at=deadline_at,
+                ),
+                known=known,
+            )
+            if plain:
+                return True
         new_row = {
             "id": run_id,
             "job_name": job_name,
@@ -395,24 +423,24 @@ class HistoryStore:
             "worker": worker,
             "worker_process": worker_process,
             "queue": queue,
-            "args": redact(list(args)),
-            "kwargs": redact(dict(kwargs or {})),
+            "args": args,
+            "kwargs": kwargs,
             "deadline_at": deadline_at,
         }
         with self._held.begin() if self._held else self.engine.begin() as conn:
-            fast = conn.dialect.name == "postgresql"  # plain SQL for the common case
-            insert = pg_insert_started if fast else _insert_started
-            if not known and insert(conn, new_row):
-                return True
-            start = {
-                "run_id": run_id,
-                "started_at": at,
-                "worker": worker,
-                "worker_process": worker_process,
-                "deadline_at": deadline_at,
-            }
-            if pg_start(conn, start) if fast else conn.execute(_START, start).rowcount:
-                return True
+            # plain is False when the plain SQL has done these two and left it to the row.
+            if plain is None:
+                if not known and _insert_started(conn, new_row):
+                    return True
+                start = {
+                    "run_id": run_id,
+                    "started_at": at,
+                    "worker": worker,
+                    "worker_process": worker_process,
+                    "deadline_at": deadline_at,
+                }
+                if conn.execute(_START, start).rowcount:
+                    return True
             # Past here a run is rare (a duplicate or a takeover): SQL expressions are built
             # only now, as building them costs a worker more CPU than the common path's SQL.
             by_id = RUNS.c.id == run_id
@@ -609,9 +637,14 @@ class HistoryStore:
 
     def record_finished_many(self, outcomes: Sequence[Mapping[str, Any]]) -> None:
         """`record_finished` of many runs (keyword arguments each), in one round trip."""
-        if outcomes:
-            with self.engine.begin() as conn:
-                conn.execute(_FINISH, [_finish_params(**outcome) for outcome in outcomes])
+        if not outcomes:
+            return
+        if self._plain and self._held_outcomes is not None:
+            rows = [pg_finish_row(**outcome) for outcome in outcomes]
+            if self._held_outcomes.executemany(PG_FINISH, rows) is not None:
+                return
+        with self.engine.begin() as conn:
+            conn.execute(_FINISH, [_finish_params(**outcome) for outcome in outcomes])
 
     # -- queries (queries.py, stats.py, rollup.py) -----------------------------------------
 
@@ -691,6 +724,7 @@ class HistoryStore:
 
 
 __all__ = [
+    "RESULT_LIMIT",
     "HistoryStore",
     "JobStats",
     "NewRun",

@@ -77,3 +77,30 @@ def test_each_run_status_is_a_celery_state(app_and_store: tuple[Celery, HistoryS
     assert app.AsyncResult("busy").state == states.STARTED
     assert app.AsyncResult("waiting").state == states.PENDING
     assert app.AsyncResult("never-heard-of").state == states.PENDING
+
+
+def test_celery_storing_each_result_costs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Celery stores every task's outcome through the backend, in the task's process; the
+    recorder has already written it into the run's row, so nothing is encoded or written."""
+    app = create_app(
+        Settings.from_env(
+            {
+                "SCHEDULER_DATABASE_URL": f"sqlite:///{tmp_path}/history.sqlite",
+                "SCHEDULER_BROKER_URL": f"sqla+sqlite:///{tmp_path}/broker.sqlite",
+            }
+        )
+    )
+    backend = app.backend
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("the backend worked on a result that the history already has")
+
+    monkeypatch.setattr(backend, "encode_result", refuse)
+    monkeypatch.setattr(backend, "_store_result", refuse)
+    backend.mark_as_done("run-1", {"rows": 3})
+    backend.mark_as_started("run-2", pid=1)
+    backend.store_result("run-3", ValueError("bad"), states.FAILURE)
+    assert backend._engine is None  # not even connected
+    app.close()

@@ -89,3 +89,19 @@ def test_a_deferred_batch_survives_an_outage_whole() -> None:
     db.up = True
     assert buffer.flush(timeout=5)
     assert [row for batch in db.batches for row in batch] == ["a", "b"]
+
+
+def test_a_batch_the_database_refuses_costs_only_the_refused_item() -> None:
+    class Refusing(Batches):
+        def write_many(self, rows: list[str]) -> None:
+            if "bad" in rows:
+                raise IntegrityError("UPDATE", {}, Exception("value refused"))
+            super().write_many(rows)
+
+    db, buffer = Refusing(), WriteBuffer(retry_every=0.01)
+    buffer.defer_many("a", db.write_many)  # written at once: the thread was idle
+    time.sleep(0.01)
+    for row in ("b", "bad", "c"):
+        buffer.defer_many(row, db.write_many)
+    assert buffer.flush(timeout=5)
+    assert sorted(row for batch in db.batches for row in batch) == ["a", "b", "c"]

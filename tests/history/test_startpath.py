@@ -1,20 +1,21 @@
-"""The worker's start write (scheduler/history/startpath.py): same rows as the Core statements,
-and a held connection that the database dropped is replaced, not reused."""
+"""The worker's writes in plain SQL (scheduler/history/startpath.py): same rows as the Core
+statements, and a held connection that the database dropped is replaced, not reused."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 
 from scheduler.history.buffer import unavailable
 from scheduler.history.db import make_engine
 from scheduler.history.models import RunStatus, Trigger
 from scheduler.history.schema import upgrade
-from scheduler.history.store import HistoryStore, NewRun
+from scheduler.history.store import RESULT_LIMIT, HistoryStore, NewRun
 from tests.services import database
 
 T0 = datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
@@ -114,4 +115,116 @@ def test_a_held_connection_the_database_dropped_is_replaced(tmp_path: Path) -> N
         # ... and the next one gets a new connection.
         assert store.record_started("two", **kw)  # type: ignore[arg-type]
         assert store.get("two") is not None
+        engine.dispose()
+
+
+def _statements_through_sqlalchemy(engine: Engine) -> list[str]:
+    """Statements SQLAlchemy executes on this engine from now on (plain SQL is not seen)."""
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    return seen
+
+
+def _outcomes(ids: list[str], started: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": ids[0],
+            "status": RunStatus.SUCCEEDED,
+            "at": started + timedelta(seconds=2),
+            "started_at": started,
+            "result": {"rows": [1, 2], "note": "é"},
+        },
+        {
+            "run_id": ids[1],
+            "status": RunStatus.SUCCEEDED,
+            "at": started + timedelta(seconds=1),
+            "started_at": started,
+            "result": "x" * (RESULT_LIMIT * 2),
+        },
+        {
+            "run_id": ids[2],
+            "status": RunStatus.FAILED,
+            "at": started + timedelta(seconds=4),
+            "started_at": started,
+            "error_type": "ValueError",
+            "error_message": "bad",
+            "traceback": "Traceback ...",
+        },
+        {"run_id": ids[3], "status": RunStatus.SUCCEEDED, "at": started, "started_at": started},
+    ]
+
+
+def test_outcomes_in_plain_sql_write_what_the_core_statement_writes(
+    worker_store: HistoryStore, database_url: str
+) -> None:
+    core = HistoryStore(make_engine(database_url))  # no held connection: the Core statement
+    started = T0 + timedelta(seconds=1)
+    written: dict[str, list[Any]] = {}
+    for store, prefix in ((worker_store, "plain"), (core, "core")):
+        ids = [f"{prefix}-{n}" for n in range(4)]
+        for run_id in ids:
+            kw = {"job_name": "j", "task_name": "jobs.x", "worker": "w", "known": False}
+            assert store.record_started(run_id, at=started, **kw)  # type: ignore[arg-type]
+        through_sqlalchemy = _statements_through_sqlalchemy(store.engine)
+        store.record_finished_many(_outcomes(ids, started))
+        if store is worker_store and worker_store.engine.dialect.name == "postgresql":
+            assert through_sqlalchemy == []  # one plain executemany on the held connection
+        written[prefix] = [store.get(run_id) for run_id in ids]
+    fields = ("status", "started_at", "finished_at", "duration_s", "result", "error_type")
+    for plain, by_core in zip(written["plain"], written["core"], strict=True):
+        assert plain is not None and by_core is not None
+        assert [getattr(plain, f) for f in fields] == [getattr(by_core, f) for f in fields]
+        assert (plain.error_message, plain.traceback) == (by_core.error_message, by_core.traceback)
+    assert written["plain"][0].result == {"rows": [1, 2], "note": "é"}  # type: ignore[union-attr]
+    assert written["plain"][1].result["truncated"] is True  # type: ignore[union-attr]
+    assert written["plain"][2].duration_s == 4.0  # type: ignore[union-attr]
+    core.engine.dispose()
+
+
+def test_a_start_waits_for_no_connection_another_thread_holds(worker_store: HistoryStore) -> None:
+    """While the WriteBuffer's thread has the held connection (a retried write), a start
+    takes a pooled one and decides just the same."""
+    kw = {"job_name": "j", "task_name": "jobs.x", "worker": "w", "worker_process": "w:1"}
+    held = worker_store._held
+    assert held is not None
+    with held.begin():
+        assert worker_store.record_started("busy", at=T0, known=False, **kw)  # type: ignore[arg-type]
+        worker_store.heartbeat("w:1", "worker", "w", 1, T0)
+        assert not worker_store.record_started("busy", at=T0, known=False, **kw)  # type: ignore[arg-type]
+    run = worker_store.get("busy")
+    assert run is not None and (run.status, run.attempts) == (RunStatus.RUNNING, 1)
+
+
+def test_a_dropped_outcome_connection_is_an_outage_then_replaced(tmp_path: Path) -> None:
+    with database("postgresql", tmp_path) as url:
+        migrating = make_engine(url)
+        upgrade(migrating)
+        migrating.dispose()
+        engine = make_engine(url, per_statement=True)
+        store = HistoryStore(engine, hold_start_connection=True)
+        kw = {"job_name": "j", "task_name": "jobs.x", "worker": "w", "known": False}
+        for run_id in ("one", "two"):
+            assert store.record_started(run_id, at=T0, **kw)  # type: ignore[arg-type]
+        done = {"status": RunStatus.SUCCEEDED, "at": T0, "started_at": T0}
+        store.record_finished_many([{"run_id": "one", **done}])
+        with engine.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        # The batch that finds its connection dead fails as a database outage (the
+        # WriteBuffer keeps it and tries again)...
+        with pytest.raises(Exception) as failed:
+            store.record_finished_many([{"run_id": "two", **done}])
+        assert unavailable(failed.value)
+        # ... and the retry gets a new connection.
+        store.record_finished_many([{"run_id": "two", **done}])
+        run = store.get("two")
+        assert run is not None and run.status is RunStatus.SUCCEEDED
         engine.dispose()

@@ -141,6 +141,26 @@ def test_many_outcomes_in_one_round_trip(store: HistoryStore) -> None:
     )
 
 
+def test_an_error_text_with_a_nul_character_is_kept(store: HistoryStore) -> None:
+    """PostgreSQL refuses NUL in text; an exception's message can hold one."""
+    started = T0 + timedelta(seconds=1)
+    for job in ("a", "b"):
+        store.claim(tick_run(job, T0), T0)
+        run_id = run_id_for(job, T0)
+        store.record_started(run_id, job_name=job, task_name="t", worker="w", at=started)
+    failed = {"status": RunStatus.FAILED, "at": T0 + timedelta(seconds=2), "started_at": started}
+    store.record_finished_many(
+        [
+            {"run_id": run_id_for("a", T0), "error_message": "bad\x00byte", **failed},
+            {"run_id": run_id_for("b", T0), "traceback": "line\x00", **failed},
+        ]
+    )
+    a, b = store.get(run_id_for("a", T0)), store.get(run_id_for("b", T0))
+    assert a is not None and b is not None
+    assert (a.status, a.error_message) == (RunStatus.FAILED, "bad\ufffdbyte")
+    assert (b.status, b.traceback) == (RunStatus.FAILED, "line\ufffd")
+
+
 def test_redelivery_counts_attempts_and_unknown_runs_are_created(store: HistoryStore) -> None:
     store.claim(tick_run("ping", T0), T0)
     run_id = run_id_for("ping", T0)
