@@ -227,6 +227,20 @@ def _scheduler_up(tmp_path: Path) -> tuple[System, subprocess.Popen[bytes]]:
     return s, s.start(sys.executable, "-m", "scheduler", "up", name="up")
 
 
+def _wait_until_alive(s: System) -> None:
+    """Until `scheduler status` shows beat and worker alive: `scheduler up` has migrated the
+    database by then (read earlier, its tables may still lack columns)."""
+    wait_for(
+        lambda: (
+            (s.workdir / "var" / "history.sqlite").exists()
+            and s.cli("status").stdout.count("1 alive") == 2
+        ),
+        60,
+        "beat and worker alive",
+        s,
+    )
+
+
 def _session_members(session: int) -> list[int]:
     """The live (not zombie) processes of a session, from /proc."""
     found = []
@@ -243,12 +257,10 @@ def _session_members(session: int) -> list[int]:
 def test_scheduler_up_runs_the_shipped_schedule_on_embedded_defaults(tmp_path: Path) -> None:
     s, up = _scheduler_up(tmp_path)
     try:
+        _wait_until_alive(s)
         # The shipped heartbeat runs every 30 s: within a minute it is in the history.
         rows = wait_for(
-            lambda: (
-                (tmp_path / "var" / "history.sqlite").exists()
-                and _finished(s, "heartbeat", "succeeded", 1)
-            ),
+            lambda: _finished(s, "heartbeat", "succeeded", 1),
             75,
             "a heartbeat run",
             s,
@@ -266,15 +278,7 @@ def test_scheduler_up_stops_beat_and_worker_on_sigterm_to_itself_alone(tmp_path:
     # As `docker stop`, systemd or a supervisor do: SIGTERM to the main process only.
     s, up = _scheduler_up(tmp_path)
     try:
-        wait_for(
-            lambda: (
-                (tmp_path / "var" / "history.sqlite").exists()
-                and s.cli("status").stdout.count("1 alive") == 2
-            ),
-            60,
-            "beat and worker alive",
-            s,
-        )
+        _wait_until_alive(s)
         assert len(_session_members(up.pid)) >= 3  # up, beat, worker (and its pool)
         os.kill(up.pid, signal.SIGTERM)
         assert up.wait(timeout=40) == 0, s.logs()[-4000:]
