@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from scheduler.config import sqlalchemy_url
@@ -55,3 +56,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.create_function("ln", 1, math.log, deterministic=True)
         dbapi_connection.create_function("floor", 1, math.floor, deterministic=True)
     cursor.close()
+
+
+def insert_ignore(conn: Connection, table: Table) -> Insert:
+    """INSERT that skips a row whose key exists, in the connection's dialect."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return mysql.insert(table).prefix_with("IGNORE")

@@ -24,20 +24,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
-    Table,
     delete,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+from scheduler.history.db import insert_ignore
 from scheduler.history.durations import Tally, to_bytes
 from scheduler.history.summing import (
     ACTIVE,
@@ -241,7 +239,7 @@ def _leave_out_unsettled(conn: Connection, start: datetime, end: datetime) -> No
         )
     if found:
         conn.execute(
-            _insert_ignore(conn, PENDING),
+            insert_ignore(conn, PENDING),
             [
                 {
                     "run_id": run_id,
@@ -252,15 +250,6 @@ def _leave_out_unsettled(conn: Connection, start: datetime, end: datetime) -> No
                 for run_id, created_at, job in found
             ],
         )
-
-
-def _insert_ignore(conn: Connection, table: Table) -> Any:
-    name = conn.dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    if name == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    return mysql.insert(table).prefix_with("IGNORE")
 
 
 def refresh(engine: Engine, now: datetime, windows: Sequence[timedelta] = (DEFAULT_WINDOW,)) -> int:

@@ -33,6 +33,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from scheduler.history import queries, rollup
+from scheduler.history.db import insert_ignore
 from scheduler.history.models import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -193,7 +194,7 @@ def _insert_started(conn: Connection, row: dict[str, Any]) -> bool:
     """INSERT-or-ignore of a run first heard of when it starts; True if it was inserted."""
     name = conn.dialect.name
     if name not in _INSERTS:
-        stmt = _insert_ignore(conn, RUNS).values(
+        stmt = insert_ignore(conn, RUNS).values(
             {column: bindparam(column) for column in _STARTED_COLUMNS}
         )
         # As in claim_many: rowcount is not reliable through psycopg, RETURNING is.
@@ -202,15 +203,6 @@ def _insert_started(conn: Connection, row: dict[str, Any]) -> bool:
     if conn.dialect.insert_returning:
         return result.first() is not None
     return result.rowcount == 1
-
-
-def _insert_ignore(conn: Connection, table: Any) -> Insert:
-    name = conn.dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    if name == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    return mysql.insert(table).prefix_with("IGNORE")
 
 
 def _row(run: NewRun, now: datetime) -> dict[str, Any]:
@@ -260,7 +252,7 @@ class HistoryStore:
             return set()
         rows = [_row(run, now) for run in runs]
         with self.engine.begin() as conn:
-            stmt = _insert_ignore(conn, RUNS)
+            stmt = insert_ignore(conn, RUNS)
             if conn.dialect.insert_returning:
                 # rowcount of INSERT ... ON CONFLICT DO NOTHING is not reliable through every
                 # driver (psycopg reports 0 for an inserted row), so ask for the keys back.
@@ -696,7 +688,7 @@ class HistoryStore:
             ).rowcount
             if not changed:
                 conn.execute(
-                    _insert_ignore(conn, HEARTBEATS).values(
+                    insert_ignore(conn, HEARTBEATS).values(
                         id=process_id,
                         kind=kind,
                         host=host,
