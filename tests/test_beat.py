@@ -278,14 +278,23 @@ def test_a_forbid_job_busy_when_its_tick_is_prepared_is_decided_at_the_tick(
     ]
 
 
-def test_a_tick_prepared_ahead_is_revoked_if_its_job_is_removed_before_it(
-    harness: Harness,
-) -> None:
-    harness.write(PING + "gone:\n  task: jobs.health.ping\n  every: 10s\n  overlap: allow\n")
+def _sent_10s_prepared_20s(harness: Harness, jobs: str) -> Beat:
+    """A beat on these jobs (every 10 s) at T0 + 15 s: the 10 s tick sent, the 20 s one
+    claimed and prepared ahead."""
+    harness.write(jobs)
     harness.clock.now = T0 + 1 * S
     beat = harness.beat()
     harness.at(10 * S, beat)
-    harness.at(15 * S, beat)  # claims and prepares the 20 s tick
+    harness.at(15 * S, beat)
+    return beat
+
+
+def test_a_tick_prepared_ahead_is_revoked_if_its_job_is_removed_before_it(
+    harness: Harness,
+) -> None:
+    beat = _sent_10s_prepared_20s(
+        harness, PING + "gone:\n  task: jobs.health.ping\n  every: 10s\n  overlap: allow\n"
+    )
     harness.write(PING)
     harness.at(20 * S, beat)
     assert harness.sent("gone") == [10 * S]
@@ -299,11 +308,7 @@ def test_a_tick_prepared_ahead_is_revoked_if_its_job_is_removed_before_it(
 def test_a_tick_prepared_ahead_goes_out_as_edited_if_its_job_changes_before_it(
     harness: Harness,
 ) -> None:
-    harness.write(PING)
-    harness.clock.now = T0 + 1 * S
-    beat = harness.beat()
-    harness.at(10 * S, beat)
-    harness.at(15 * S, beat)  # claims and prepares the 20 s tick
+    beat = _sent_10s_prepared_20s(harness, PING)
     harness.write(PING + "  priority: 7\n")
     harness.at(16 * S, beat)
     harness.at(20 * S, beat)
@@ -318,19 +323,15 @@ def test_a_tick_prepared_ahead_goes_out_as_edited_if_its_job_changes_before_it(
 def test_a_tick_prepared_ahead_is_given_back_if_the_edited_schedule_has_no_such_tick(
     harness: Harness,
 ) -> None:
-    harness.write(PING)
-    harness.clock.now = T0 + 1 * S
-    beat = harness.beat()
-    harness.at(10 * S, beat)
-    harness.at(15 * S, beat)  # claims and prepares the 20 s tick
+    beat = _sent_10s_prepared_20s(harness, PING)
     harness.write(PING.replace("every: 10s", "every: 1m"))
     harness.at(16 * S, beat)
+    # A restart plans from the last tick really claimed: the 20 s tick is not a missed one.
+    assert harness.store.last_ticks()["ping"] <= T0 + 16 * S
     harness.at(20 * S, beat)
     harness.at(1 * M, beat)
     assert harness.sent("ping") == [10 * S, 1 * M]
     assert harness.history("ping") == [(10 * S, QUEUED, "schedule"), (1 * M, QUEUED, "schedule")]
-    # A restart plans from the last tick really claimed: the 20 s tick is not a missed one.
-    assert harness.store.last_ticks()["ping"] <= T0 + 1 * M
 
 
 def test_a_burst_too_large_for_the_usual_lead_is_claimed_earlier(harness: Harness) -> None:
